@@ -1,0 +1,1 @@
+//! Reading workloads from manifests, a live cluster, and the seed.

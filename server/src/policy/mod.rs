@@ -1,0 +1,1 @@
+//! The pure policy core: Pod Security Standards, profiles, evaluate and mutate.
