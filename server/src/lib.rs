@@ -1,5 +1,57 @@
 //! Portcullis: pod security for Kubernetes.
+//!
+//! `app(state)` is the one seam that tests and `main` drive; `serve` runs it on a
+//! listener until the shutdown future resolves.
 
+pub mod cli;
 pub mod ingest;
 pub mod model;
 pub mod policy;
+pub mod store;
+pub mod web;
+
+use std::future::Future;
+
+use axum::Router;
+use sqlx::SqlitePool;
+use tokio::net::TcpListener;
+
+/// Shared state of the server.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: SqlitePool,
+}
+
+/// The whole HTTP application: pages, partials, JSON API, health and static files.
+pub fn app(state: AppState) -> Router {
+    web::router(state)
+}
+
+/// Serves `app(state)` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Unix milliseconds as `2026-11-27 13:43 UTC`.
+pub fn format_time(ms: i64) -> String {
+    match jiff::Timestamp::from_millisecond(ms) {
+        Ok(ts) => ts.strftime("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        Err(_) => ms.to_string(),
+    }
+}
+
+/// Now, in unix milliseconds.
+pub fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+/// Files compiled into the binary: the seed cluster and the static front-end.
+pub mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
+}

@@ -1,3 +1,33 @@
-fn main() {
-    println!("portcullis");
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "portcullis=info,tower_http=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    // kube's rustls client needs one process-wide crypto provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = portcullis::cli::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(portcullis::cli::run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

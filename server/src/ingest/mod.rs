@@ -1,1 +1,4 @@
 //! Reading workloads from manifests, a live cluster, and the seed.
+
+pub mod manifests;
+pub mod seed;

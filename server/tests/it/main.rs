@@ -1,3 +1,6 @@
 //! The one integration-test binary; each area is a module.
 
 mod common;
+mod store;
+mod support;
+mod web;

@@ -1,0 +1,62 @@
+//! SQLite access: the schema lives in `migrations/`; every function takes `&SqlitePool`.
+
+pub mod namespaces;
+pub mod snapshots;
+pub mod workloads;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+/// Opens (creating if needed) the database file in WAL mode and applies migrations.
+pub async fn open(path: &Path) -> Result<SqlitePool, sqlx::Error> {
+    let opts = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(true);
+    connect(opts).await
+}
+
+/// Opens a database from a `sqlite:` URL (used by tests).
+pub async fn open_url(url: &str) -> Result<SqlitePool, sqlx::Error> {
+    let opts = SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(true);
+    connect(opts).await
+}
+
+async fn connect(opts: SqliteConnectOptions) -> Result<SqlitePool, sqlx::Error> {
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .connect_with(opts)
+        .await?;
+    MIGRATOR.run(&pool).await?;
+    Ok(pool)
+}
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// Encodes a set of flag slugs as `,a,b,` so `LIKE '%,a,%'` finds one.
+pub(crate) fn encode_flags<'a>(flags: impl IntoIterator<Item = &'a str>) -> String {
+    let mut s = String::from(",");
+    for f in flags {
+        s.push_str(f);
+        s.push(',');
+    }
+    s
+}
+
+pub(crate) fn decode_flags(s: &str) -> Vec<String> {
+    s.split(',')
+        .filter(|f| !f.is_empty())
+        .map(str::to_owned)
+        .collect()
+}

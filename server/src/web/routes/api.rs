@@ -1,0 +1,162 @@
+//! `/api/v1/...`: every page's data as JSON. Lists answer `{"<name>": [...], "total": N}`.
+
+use axum::extract::{Path, Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use super::workloads::ListParams;
+use super::{SnapshotParam, chosen_snapshot};
+use crate::AppState;
+use crate::model::effective::Cell;
+use crate::store;
+use crate::web::{ApiError, AppError};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/namespaces", get(namespaces))
+        .route("/workloads", get(workloads))
+        .route("/workloads/{ns}/{kind}/{name}", get(workload))
+        .route("/snapshots", get(snapshots))
+        .fallback(not_found)
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError(AppError::NotFound(format!(
+        "No such page or endpoint: {}",
+        uri.path()
+    )))
+}
+
+async fn namespaces(
+    State(state): State<AppState>,
+    Query(sp): Query<SnapshotParam>,
+) -> Result<Json<Value>, ApiError> {
+    let snapshot = chosen_snapshot(&state.pool, sp.snapshot).await?;
+    let list = match &snapshot {
+        Some(s) => store::namespaces::list(&state.pool, s.id).await?,
+        None => Vec::new(),
+    };
+    Ok(Json(json!({
+        "snapshot": snapshot.map(|s| s.id),
+        "total": list.len(),
+        "namespaces": list,
+    })))
+}
+
+async fn workloads(
+    State(state): State<AppState>,
+    Query(params): Query<ListParams>,
+) -> Result<Json<Value>, ApiError> {
+    let snapshot = chosen_snapshot(&state.pool, params.snapshot_id()?).await?;
+    let query = params.to_query()?;
+    let (rows, total) = match &snapshot {
+        Some(s) => store::workloads::list(&state.pool, s.id, &query).await?,
+        None => (Vec::new(), 0),
+    };
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.key(),
+                "namespace": r.namespace,
+                "kind": r.kind,
+                "name": r.name,
+                "replicas": r.replicas,
+                "containers": r.containers,
+                "risk": r.risk(),
+                "flags": r.flag_list(),
+                "level": r.level,
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "snapshot": snapshot.map(|s| s.id),
+        "total": total,
+        "page": query.page,
+        "perPage": query.per_page,
+        "workloads": items,
+    })))
+}
+
+fn cell_json(c: &Cell) -> Value {
+    json!({
+        "control": c.control,
+        "title": c.control.title(),
+        "value": c.value,
+        "field": c.field,
+        "origin": c.origin,
+        "risk": c.risk,
+        "why": c.why,
+    })
+}
+
+async fn workload(
+    State(state): State<AppState>,
+    Path((ns, kind, name)): Path<(String, String, String)>,
+    Query(sp): Query<SnapshotParam>,
+) -> Result<Json<Value>, ApiError> {
+    let Some(snapshot) = chosen_snapshot(&state.pool, sp.snapshot).await? else {
+        return Err(AppError::NotFound("No snapshot has been taken yet.".into()).into());
+    };
+    let Some(w) = store::workloads::get(&state.pool, snapshot.id, &ns, &kind, &name).await? else {
+        return Err(AppError::NotFound(format!("There is no workload {ns}/{kind}/{name}.")).into());
+    };
+    let containers: Vec<Value> = w
+        .containers
+        .iter()
+        .map(|c| {
+            json!({
+                "name": c.name,
+                "kind": c.kind,
+                "image": c.image,
+                "risk": c.risk,
+                "flags": c.flags,
+                "settings": c.settings.iter().map(cell_json).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "snapshot": snapshot.id,
+        "id": format!("{}/{}/{}", w.row.namespace, w.row.kind, w.row.name),
+        "namespace": w.row.namespace,
+        "kind": w.row.kind,
+        "name": w.row.name,
+        "apiVersion": w.row.api_version,
+        "labels": w.labels,
+        "annotations": w.annotations,
+        "replicas": w.row.replicas,
+        "schedule": w.row.schedule,
+        "folded": w.folded,
+        "source": {
+            "file": w.row.origin_file,
+            "document": w.row.origin_document,
+            "line": w.row.origin_line,
+        },
+        "level": w.row.level,
+        "containers": containers,
+    })))
+}
+
+async fn snapshots(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let list = store::snapshots::list(&state.pool).await?;
+    let items: Vec<Value> = list
+        .iter()
+        .map(|s| {
+            json!({
+                "id": s.id,
+                "cluster": s.cluster,
+                "source": s.source,
+                "takenAt": jiff::Timestamp::from_millisecond(s.taken_at).map(|t| t.to_string()).unwrap_or_default(),
+                "namespaces": s.namespaces,
+                "workloads": s.workloads,
+                "containers": s.containers,
+                "services": s.services,
+                "networkPolicies": s.network_policies,
+                "skipped": s.skipped_kinds(),
+                "errors": s.load_errors(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "total": items.len(), "snapshots": items })))
+}

@@ -1,0 +1,86 @@
+//! The overview: counts, risky settings across containers, Pod Security level per
+//! namespace, and when the snapshot was taken.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::routing::get;
+
+use super::{Nav, SnapshotParam, chosen_snapshot};
+use crate::AppState;
+use crate::model::controls::RiskFlag;
+use crate::store::namespaces::NamespaceSummary;
+use crate::store::snapshots::Snapshot;
+use crate::web::AppError;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/", get(overview))
+}
+
+/// How many containers have one risky setting.
+pub struct FlagCount {
+    pub flag: RiskFlag,
+    pub count: i64,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/overview.html")]
+pub struct OverviewPage {
+    pub nav: Nav,
+    pub snapshot: Option<Snapshot>,
+    pub flags: Vec<FlagCount>,
+    pub namespaces: Vec<NamespaceSummary>,
+    /// `?snapshot=N` when a snapshot was chosen explicitly.
+    pub snapshot_query: String,
+    /// `&snapshot=N` likewise.
+    pub snapshot_param: String,
+}
+
+impl OverviewPage {
+    pub fn flag_url(&self, flag: &RiskFlag) -> String {
+        format!("/workloads?flag={}{}", flag.slug(), self.snapshot_param)
+    }
+    pub fn namespace_url(&self, ns: &str) -> String {
+        format!(
+            "/workloads?{}{}",
+            serde_urlencoded::to_string([("namespace", ns)]).unwrap_or_default(),
+            self.snapshot_param
+        )
+    }
+}
+
+async fn overview(
+    State(state): State<AppState>,
+    Query(sp): Query<SnapshotParam>,
+) -> Result<OverviewPage, AppError> {
+    let snapshot = chosen_snapshot(&state.pool, sp.snapshot).await?;
+    let (flags, namespaces) = match &snapshot {
+        Some(s) => {
+            let counts = crate::store::workloads::flag_counts(&state.pool, s.id).await?;
+            let flags = RiskFlag::ALL
+                .into_iter()
+                .map(|flag| FlagCount {
+                    flag,
+                    count: counts.get(flag.slug()).copied().unwrap_or(0),
+                })
+                .collect();
+            (
+                flags,
+                crate::store::namespaces::list(&state.pool, s.id).await?,
+            )
+        }
+        None => (Vec::new(), Vec::new()),
+    };
+    Ok(OverviewPage {
+        nav: Nav::new("overview", &snapshot),
+        snapshot,
+        flags,
+        namespaces,
+        snapshot_query: super::workloads::snapshot_query(sp.snapshot),
+        snapshot_param: sp
+            .snapshot
+            .map(|id| format!("&snapshot={id}"))
+            .unwrap_or_default(),
+    })
+}

@@ -1,0 +1,379 @@
+//! The workload list (filters, sort, paging; full page or htmx partial) and the
+//! workload page (the 16 controls × containers grid).
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum_htmx::HxRequest;
+use serde::Deserialize;
+
+use super::{Nav, chosen_snapshot};
+use crate::AppState;
+use crate::model::Control;
+use crate::model::controls::RiskFlag;
+use crate::store::snapshots::Snapshot;
+use crate::store::workloads::{
+    self, SortKey, StoredContainer, WorkloadDetail, WorkloadQuery, WorkloadRow,
+};
+use crate::web::AppError;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/workloads", get(list))
+        .route("/namespaces/{ns}/workloads/{kind}/{name}", get(show))
+}
+
+pub const PER_PAGE: u32 = 25;
+
+/// The workload list's state, as it appears in the URL. Empty values mean "any".
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ListParams {
+    pub snapshot: Option<String>,
+    pub namespace: Option<String>,
+    pub kind: Option<String>,
+    pub flag: Option<String>,
+    pub level: Option<String>,
+    pub q: Option<String>,
+    pub sort: Option<String>,
+    pub dir: Option<String>,
+    pub page: Option<String>,
+    pub per_page: Option<String>,
+}
+
+fn non_empty(v: &Option<String>) -> Option<String> {
+    v.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+impl ListParams {
+    pub fn snapshot_id(&self) -> Result<Option<i64>, AppError> {
+        non_empty(&self.snapshot)
+            .map(|s| {
+                s.parse::<i64>().map_err(|_| {
+                    AppError::BadRequest(format!("snapshot must be a number, not {s:?}"))
+                })
+            })
+            .transpose()
+    }
+
+    pub fn to_query(&self) -> Result<WorkloadQuery, AppError> {
+        let sort = match non_empty(&self.sort) {
+            None => SortKey::default(),
+            Some(s) => SortKey::parse(&s).ok_or_else(|| {
+                AppError::BadRequest(format!(
+                    "sort must be one of name, namespace, kind, risk, containers, level; not {s:?}"
+                ))
+            })?,
+        };
+        let descending = match non_empty(&self.dir).as_deref() {
+            None | Some("asc") => false,
+            Some("desc") => true,
+            Some(other) => {
+                return Err(AppError::BadRequest(format!(
+                    "dir must be asc or desc, not {other:?}"
+                )));
+            }
+        };
+        let page = parse_positive(&self.page, "page")?.unwrap_or(1);
+        let per_page = parse_positive(&self.per_page, "per_page")?.unwrap_or(PER_PAGE);
+        let flag = non_empty(&self.flag);
+        if let Some(f) = &flag
+            && RiskFlag::from_slug(f).is_none()
+        {
+            return Err(AppError::BadRequest(format!("unknown risky setting {f:?}")));
+        }
+        let level = non_empty(&self.level);
+        if let Some(l) = &level
+            && !matches!(l.as_str(), "privileged" | "baseline" | "restricted")
+        {
+            return Err(AppError::BadRequest(format!(
+                "level must be privileged, baseline or restricted, not {l:?}"
+            )));
+        }
+        Ok(WorkloadQuery {
+            namespace: non_empty(&self.namespace),
+            kind: non_empty(&self.kind),
+            flag,
+            level,
+            search: non_empty(&self.q),
+            sort,
+            descending,
+            page,
+            per_page,
+        })
+    }
+
+    fn pairs(&self) -> Vec<(&'static str, String)> {
+        let mut v = Vec::new();
+        for (k, val) in [
+            ("snapshot", &self.snapshot),
+            ("namespace", &self.namespace),
+            ("kind", &self.kind),
+            ("flag", &self.flag),
+            ("level", &self.level),
+            ("q", &self.q),
+            ("sort", &self.sort),
+            ("dir", &self.dir),
+            ("page", &self.page),
+            ("per_page", &self.per_page),
+        ] {
+            if let Some(s) = non_empty(val) {
+                v.push((k, s));
+            }
+        }
+        v
+    }
+
+    /// `/workloads?...` with this state.
+    pub fn url(&self) -> String {
+        let q = serde_urlencoded::to_string(self.pairs()).unwrap_or_default();
+        if q.is_empty() {
+            "/workloads".to_owned()
+        } else {
+            format!("/workloads?{q}")
+        }
+    }
+
+    /// The URL of the same list sorted by `key` (toggling direction when already sorted by it).
+    pub fn sort_url(&self, key: &str) -> String {
+        let mut p = self.clone();
+        let current = non_empty(&self.sort).unwrap_or_else(|| "name".into());
+        let desc = non_empty(&self.dir).as_deref() == Some("desc");
+        p.dir = Some(if current == key && !desc {
+            "desc".into()
+        } else {
+            String::new()
+        });
+        p.sort = Some(key.to_owned());
+        p.page = None;
+        p.url()
+    }
+
+    /// `aria-sort` value of a column header.
+    pub fn aria_sort(&self, key: &str) -> &'static str {
+        let current = non_empty(&self.sort).unwrap_or_else(|| "name".into());
+        if current != key {
+            "none"
+        } else if non_empty(&self.dir).as_deref() == Some("desc") {
+            "descending"
+        } else {
+            "ascending"
+        }
+    }
+
+    pub fn page_url(&self, page: u32) -> String {
+        let mut p = self.clone();
+        p.page = Some(page.to_string());
+        p.url()
+    }
+
+    pub fn arrow(&self, key: &str) -> &'static str {
+        match self.aria_sort(key) {
+            "ascending" => " ▲",
+            "descending" => " ▼",
+            _ => "",
+        }
+    }
+
+    pub fn selected(&self, field: &Option<String>, v: &str) -> bool {
+        field.as_deref() == Some(v)
+    }
+
+    pub fn value<'a>(&'a self, v: &'a Option<String>) -> &'a str {
+        v.as_deref().unwrap_or("")
+    }
+}
+
+fn parse_positive(v: &Option<String>, name: &str) -> Result<Option<u32>, AppError> {
+    non_empty(v)
+        .map(|s| match s.parse::<u32>() {
+            Ok(n) if n >= 1 => Ok(n),
+            _ => Err(AppError::BadRequest(format!(
+                "{name} must be a positive number, not {s:?}"
+            ))),
+        })
+        .transpose()
+}
+
+/// The table (partial) of the list page.
+#[derive(Template, WebTemplate)]
+#[template(path = "partials/workload_table.html")]
+pub struct WorkloadTable {
+    pub params: ListParams,
+    pub rows: Vec<WorkloadRow>,
+    pub total: i64,
+    pub page: u32,
+    pub pages: u32,
+    pub snapshot_query: String,
+}
+
+impl WorkloadTable {
+    pub fn first_row(&self) -> i64 {
+        if self.total == 0 {
+            0
+        } else {
+            i64::from(self.page - 1) * i64::from(PER_PAGE) + 1
+        }
+    }
+    pub fn last_row(&self) -> i64 {
+        (self.first_row() + self.rows.len() as i64 - 1).max(0)
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/workloads.html")]
+pub struct WorkloadsPage {
+    pub nav: Nav,
+    pub table: WorkloadTable,
+    pub namespaces: Vec<String>,
+    pub kinds: Vec<String>,
+    pub flags: Vec<RiskFlag>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    HxRequest(hx): HxRequest,
+    Query(params): Query<ListParams>,
+) -> Result<Response, AppError> {
+    let snapshot_id = params.snapshot_id()?;
+    let snapshot = chosen_snapshot(&state.pool, snapshot_id).await?;
+    let query = params.to_query()?;
+    let (rows, total) = match &snapshot {
+        Some(s) => workloads::list(&state.pool, s.id, &query).await?,
+        None => (Vec::new(), 0),
+    };
+    let per_page = i64::from(query.per_page.clamp(1, 500));
+    let pages = ((total + per_page - 1) / per_page).max(1) as u32;
+    let table = WorkloadTable {
+        snapshot_query: snapshot_query(snapshot_id),
+        params,
+        rows,
+        total,
+        page: query.page,
+        pages,
+    };
+    if hx {
+        return Ok(table.into_response());
+    }
+    let (namespaces, kinds) = match &snapshot {
+        Some(s) => (
+            crate::store::namespaces::list(&state.pool, s.id)
+                .await?
+                .into_iter()
+                .map(|n| n.name)
+                .collect(),
+            workloads::kinds(&state.pool, s.id).await?,
+        ),
+        None => (Vec::new(), Vec::new()),
+    };
+    Ok(WorkloadsPage {
+        nav: Nav::new("workloads", &snapshot),
+        table,
+        namespaces,
+        kinds,
+        flags: RiskFlag::ALL.to_vec(),
+    }
+    .into_response())
+}
+
+/// `?snapshot=N` when a snapshot was chosen explicitly, so links keep it.
+pub fn snapshot_query(id: Option<i64>) -> String {
+    id.map(|id| format!("?snapshot={id}")).unwrap_or_default()
+}
+
+/// The URL of a workload's page.
+pub fn workload_url(namespace: &str, kind: &str, name: &str) -> String {
+    format!(
+        "/namespaces/{}/workloads/{}/{}",
+        encode_segment(namespace),
+        encode_segment(kind),
+        encode_segment(name)
+    )
+}
+
+/// Percent-encodes one path segment.
+pub fn encode_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// One row of the grid: a control and its cell in each container.
+pub struct GridRow<'a> {
+    pub control: Control,
+    pub cells: Vec<Option<&'a crate::model::effective::Cell>>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/workload.html")]
+pub struct WorkloadPage {
+    pub nav: Nav,
+    pub w: WorkloadDetail,
+    pub snapshot: Snapshot,
+}
+
+impl WorkloadPage {
+    pub fn containers(&self) -> &[StoredContainer] {
+        &self.w.containers
+    }
+    pub fn grid(&self) -> Vec<GridRow<'_>> {
+        Control::ALL
+            .iter()
+            .map(|&control| GridRow {
+                control,
+                cells: self
+                    .w
+                    .containers
+                    .iter()
+                    .map(|c| c.settings.iter().find(|cell| cell.control == control))
+                    .collect(),
+            })
+            .collect()
+    }
+    pub fn key(&self) -> String {
+        format!(
+            "{}/{}/{}",
+            self.w.row.namespace, self.w.row.kind, self.w.row.name
+        )
+    }
+    pub fn list_url(&self) -> String {
+        ListParams {
+            namespace: Some(self.w.row.namespace.clone()),
+            ..Default::default()
+        }
+        .url()
+    }
+}
+
+async fn show(
+    State(state): State<AppState>,
+    Path((ns, kind, name)): Path<(String, String, String)>,
+    Query(sp): Query<super::SnapshotParam>,
+) -> Result<Response, AppError> {
+    let Some(snapshot) = chosen_snapshot(&state.pool, sp.snapshot).await? else {
+        return Err(AppError::NotFound("No snapshot has been taken yet.".into()));
+    };
+    let Some(w) = workloads::get(&state.pool, snapshot.id, &ns, &kind, &name).await? else {
+        return Err(AppError::NotFound(format!(
+            "There is no workload {ns}/{kind}/{name} in snapshot {}.",
+            snapshot.id
+        )));
+    };
+    Ok(WorkloadPage {
+        nav: Nav::new("workloads", &Some(snapshot.clone())),
+        w,
+        snapshot,
+    }
+    .into_response())
+}
