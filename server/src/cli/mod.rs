@@ -1,6 +1,8 @@
 //! Command-line interface: `serve`, `snapshot` (and, as they land, `check`,
 //! `export`, `webhook-config`).
 
+pub mod check;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,6 +50,20 @@ pub enum Command {
         /// Name of the cluster the manifests describe.
         #[arg(long, default_value = "manifests")]
         cluster: String,
+    },
+    /// Evaluate manifests against a profile, for CI. Exit 0 when all are
+    /// allowed, 1 when any is denied, 2 on bad input or usage.
+    Check {
+        /// Pod Security Standards level, optionally with a version:
+        /// `restricted`, `baseline:v1.30`, `restricted:latest`.
+        #[arg(long, default_value = "restricted:latest")]
+        profile: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: check::Format,
+        /// Manifest files or folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
     },
 }
 
@@ -119,6 +135,7 @@ pub async fn seed_if_empty(pool: &sqlx::SqlitePool) -> anyhow::Result<Option<i64
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Check { profile, format, paths } => Ok(check::run(&profile, format, &paths)),
         Command::Serve {
             listen,
             db,
