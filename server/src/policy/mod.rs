@@ -1,1 +1,3 @@
 //! The pure policy core: Pod Security Standards, profiles, evaluate and mutate.
+
+pub mod pss;

@@ -1,6 +1,7 @@
 //! The one integration-test binary; each area is a module.
 
 mod common;
+mod conformance;
 mod store;
 mod support;
 mod web;
