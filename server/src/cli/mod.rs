@@ -67,10 +67,14 @@ pub enum Command {
     },
 }
 
-/// The tightest Pod Security level a workload satisfies.
+/// The tightest Pod Security level (latest) a workload's pod template satisfies.
 pub fn level_of(w: &Workload) -> &'static str {
-    let _ = w;
-    "privileged"
+    crate::policy::pss::tightest_level(
+        &w.template.metadata,
+        &w.template.spec,
+        crate::policy::pss::Version::Latest,
+    )
+    .as_str()
 }
 
 fn print_load_errors(inv: &Inventory) {

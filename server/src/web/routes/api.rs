@@ -134,6 +134,12 @@ async fn workload(
             "line": w.row.origin_line,
         },
         "level": w.row.level,
+        "verdicts": super::workloads::verdicts(&w.template).iter().map(|e| json!({
+            "profile": e.profile,
+            "allowed": e.allowed(),
+            "message": e.message(),
+            "violations": e.violations,
+        })).collect::<Vec<_>>(),
         "containers": containers,
     })))
 }

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use super::{Nav, chosen_snapshot};
 use crate::AppState;
 use crate::model::Control;
+use crate::policy::pss::{self, Evaluation, Level, LevelVersion};
 use crate::model::controls::RiskFlag;
 use crate::store::snapshots::Snapshot;
 use crate::store::workloads::{
@@ -321,6 +322,16 @@ pub struct WorkloadPage {
     pub nav: Nav,
     pub w: WorkloadDetail,
     pub snapshot: Snapshot,
+    /// The pod template under baseline and restricted (latest).
+    pub verdicts: Vec<Evaluation>,
+}
+
+/// The verdict of each Pod Security level (latest) that can deny, on a template.
+pub fn verdicts(template: &crate::model::PodTemplate) -> Vec<Evaluation> {
+    [Level::Baseline, Level::Restricted]
+        .into_iter()
+        .map(|l| pss::evaluate(LevelVersion::latest(l), &template.metadata, &template.spec))
+        .collect()
 }
 
 impl WorkloadPage {
@@ -372,6 +383,7 @@ async fn show(
     };
     Ok(WorkloadPage {
         nav: Nav::new("workloads", &Some(snapshot.clone())),
+        verdicts: verdicts(&w.template),
         w,
         snapshot,
     }
