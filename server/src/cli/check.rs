@@ -70,7 +70,11 @@ impl Report {
 
 /// Evaluates every workload of `inv` under `profile`.
 pub fn evaluate(profile: LevelVersion, inv: &Inventory) -> Report {
-    let results = inv.workloads.iter().map(|w| evaluate_one(profile, w)).collect();
+    let results = inv
+        .workloads
+        .iter()
+        .map(|w| evaluate_one(profile, w))
+        .collect();
     Report {
         profile: profile.to_string(),
         results,

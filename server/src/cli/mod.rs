@@ -139,7 +139,11 @@ pub async fn seed_if_empty(pool: &sqlx::SqlitePool) -> anyhow::Result<Option<i64
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Check { profile, format, paths } => Ok(check::run(&profile, format, &paths)),
+        Command::Check {
+            profile,
+            format,
+            paths,
+        } => Ok(check::run(&profile, format, &paths)),
         Command::Serve {
             listen,
             db,

@@ -66,7 +66,10 @@ fn exit_codes_follow_the_verdicts() {
     write(dir.path(), "good.yaml", COMPLIANT);
     let (code, out, _) = check(dir.path(), &["good.yaml"]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("1 objects checked against restricted:latest: 1 allowed, 0 denied"), "{out}");
+    assert!(
+        out.contains("1 objects checked against restricted:latest: 1 allowed, 0 denied"),
+        "{out}"
+    );
 
     write(dir.path(), "bad.yaml", VIOLATING);
     let (code, out, _) = check(dir.path(), &["."]);
@@ -86,7 +89,17 @@ fn json_output_has_the_documented_shape() {
     let dir = tempfile::tempdir().expect("tempdir");
     write(dir.path(), "bad.yaml", VIOLATING);
     write(dir.path(), "good.yaml", COMPLIANT);
-    let (code, out, _) = check(dir.path(), &["--profile", "baseline:v1.30", "--format", "json", "bad.yaml", "good.yaml"]);
+    let (code, out, _) = check(
+        dir.path(),
+        &[
+            "--profile",
+            "baseline:v1.30",
+            "--format",
+            "json",
+            "bad.yaml",
+            "good.yaml",
+        ],
+    );
     assert_eq!(code, 1);
     let v: Value = serde_json::from_str(&out).expect("json");
     assert_eq!(v["profile"], "baseline:v1.30");
@@ -99,7 +112,11 @@ fn json_output_has_the_documented_shape() {
     assert_eq!(bad["namespace"], "ci");
     assert_eq!(bad["name"], "web");
     assert_eq!(bad["allowed"], false);
-    assert!(bad["message"].as_str().is_some_and(|m| m.starts_with(r#"violates PodSecurity "baseline:v1.30": "#)));
+    assert!(
+        bad["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with(r#"violates PodSecurity "baseline:v1.30": "#))
+    );
     assert_eq!(bad["violations"][0]["check"], "hostNamespaces");
     assert_eq!(bad["violations"][0]["reason"], "host namespaces");
     assert_eq!(bad["violations"][0]["detail"], "hostNetwork=true");
@@ -120,8 +137,14 @@ fn sarif_locates_each_violation() {
     let results = v["runs"][0]["results"].as_array().expect("results");
     // restricted: hostNamespaces, privileged, allowPrivilegeEscalation,
     // capabilities_restricted, runAsNonRoot, seccompProfile_restricted
-    let rules: Vec<&str> = results.iter().filter_map(|r| r["ruleId"].as_str()).collect();
-    assert!(rules.contains(&"hostNamespaces") && rules.contains(&"privileged"), "{rules:?}");
+    let rules: Vec<&str> = results
+        .iter()
+        .filter_map(|r| r["ruleId"].as_str())
+        .collect();
+    assert!(
+        rules.contains(&"hostNamespaces") && rules.contains(&"privileged"),
+        "{rules:?}"
+    );
     for r in results {
         let loc = &r["locations"][0]["physicalLocation"];
         assert_eq!(loc["artifactLocation"]["uri"], "bad.yaml");
@@ -142,13 +165,22 @@ fn sarif_locates_each_violation() {
 fn broken_input_is_reported_and_the_rest_still_checked() {
     let dir = tempfile::tempdir().expect("tempdir");
     write(dir.path(), "bad.yaml", VIOLATING);
-    write(dir.path(), "broken.yaml", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: [unclosed\n");
+    write(
+        dir.path(),
+        "broken.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: [unclosed\n",
+    );
     let (code, out, _) = check(dir.path(), &["--format", "json", "."]);
     assert_eq!(code, 2, "{out}");
     let v: Value = serde_json::from_str(&out).expect("json");
     assert_eq!(v["summary"]["objects"], 1, "the good file is still checked");
     let err = &v["errors"][0];
-    assert!(err["file"].as_str().is_some_and(|f| f.ends_with("broken.yaml")), "{err}");
+    assert!(
+        err["file"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("broken.yaml")),
+        "{err}"
+    );
     assert!(err["line"].as_u64().is_some(), "{err}");
 
     let (code, _, err) = check(dir.path(), &["--profile", "strictest", "."]);

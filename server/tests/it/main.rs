@@ -3,6 +3,7 @@
 mod check;
 mod common;
 mod conformance;
+mod corpus;
 mod seed;
 mod store;
 mod support;

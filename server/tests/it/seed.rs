@@ -58,7 +58,11 @@ const EXPECTED: &[(&str, &str, &str)] = &[
 fn seed_loads_without_errors() {
     let inv = portcullis::ingest::seed::load();
     assert!(inv.errors.is_empty(), "{:?}", inv.errors);
-    assert!(inv.workloads.len() >= 30, "{} workloads", inv.workloads.len());
+    assert!(
+        inv.workloads.len() >= 30,
+        "{} workloads",
+        inv.workloads.len()
+    );
     assert!(inv.namespaces.len() >= 5);
     assert_eq!(inv.workloads.len(), EXPECTED.len());
 }
@@ -70,8 +74,12 @@ fn seed_levels_match_the_hand_worked_table() {
         .workloads
         .iter()
         .map(|w| {
-            let level = pss::tightest_level(&w.template.metadata, &w.template.spec, Version::Latest);
-            ((w.key.namespace.as_str(), w.key.name.as_str()), level.as_str())
+            let level =
+                pss::tightest_level(&w.template.metadata, &w.template.spec, Version::Latest);
+            (
+                (w.key.namespace.as_str(), w.key.name.as_str()),
+                level.as_str(),
+            )
         })
         .collect();
     let mut wrong = Vec::new();
@@ -92,7 +100,9 @@ fn shipping_changes_level_at_v1_34() {
         .iter()
         .find(|w| w.key.namespace == "shop" && w.key.name == "shipping")
         .expect("shipping");
-    let at = |minor| pss::tightest_level(&w.template.metadata, &w.template.spec, Version::V1(minor)).as_str();
+    let at = |minor| {
+        pss::tightest_level(&w.template.metadata, &w.template.spec, Version::V1(minor)).as_str()
+    };
     assert_eq!(at(33), "baseline");
     assert_eq!(at(34), "privileged");
 }

@@ -169,7 +169,7 @@ async fn workload_page_shows_the_grid_in_plain_words() {
     let users = &users[..users.find("</tr>").expect("row end")];
     assert!(users.contains("root"), "{users}");
     assert!(users.contains("from pod"), "{users}");
-    assert!(users.contains("risk-dangerous"), "{users}");
+    assert!(users.contains("risk-risky"), "{users}");
 
     let (status, body, _) = get(
         portcullis::app(db.state.clone()),

@@ -21,7 +21,7 @@ pub fn router() -> Router<AppState> {
         .fallback(not_found)
 }
 
-async fn not_found(uri: axum::http::Uri) -> ApiError {
+async fn not_found(axum::extract::OriginalUri(uri): axum::extract::OriginalUri) -> ApiError {
     ApiError(AppError::NotFound(format!(
         "No such page or endpoint: {}",
         uri.path()

@@ -13,8 +13,8 @@ use serde::Deserialize;
 use super::{Nav, chosen_snapshot};
 use crate::AppState;
 use crate::model::Control;
-use crate::policy::pss::{self, Evaluation, Level, LevelVersion};
 use crate::model::controls::RiskFlag;
+use crate::policy::pss::{self, Evaluation, Level, LevelVersion};
 use crate::store::snapshots::Snapshot;
 use crate::store::workloads::{
     self, SortKey, StoredContainer, WorkloadDetail, WorkloadQuery, WorkloadRow,
