@@ -1345,7 +1345,11 @@ enum Profile<'a> {
 fn profile_from_field<'a>(kind: &'a str, localhost: Option<&'a str>) -> Profile<'a> {
     match kind {
         "RuntimeDefault" => Profile::RuntimeDefault,
-        "Localhost" => Profile::Localhost(localhost.unwrap_or_default()),
+        "Localhost" => Profile::Localhost(
+            localhost
+                .filter(|l| !l.is_empty())
+                .unwrap_or("(no localhostProfile given)"),
+        ),
         "Unconfined" => Profile::Unconfined,
         other => Profile::Other(other),
     }

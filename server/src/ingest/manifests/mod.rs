@@ -67,18 +67,26 @@ pub fn load_paths<P: AsRef<Path>>(paths: &[P]) -> Inventory {
 
 /// Reads one file's text (YAML, JSON or JSON lines, chosen by the file name's
 /// extension, or by the first character when the extension says nothing).
+/// Objects of a JSON-lines file without a kind take it from the file name
+/// (`pods.jsonl` → Pod, `deployments.jsonl` → Deployment, `svc.jsonl` → Service).
 /// Call [`finish`] once after the last file.
 pub fn load_str(file: &str, text: &str, inv: &mut Inventory) {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let format = Format::of(file, text);
     let mut reader = Reader {
         file,
-        by_name: objects::kind_from_file_name(file).map(|k| Implied {
-            kind: k.kind,
-            api_version: k.api_versions[0],
-        }),
+        // Dumps in JSON lines (`pods.jsonl`) hold bare items: the file name says
+        // what they are. Elsewhere a missing kind stays an error.
+        by_name: (format == Format::JsonLines)
+            .then(|| objects::kind_from_file_name(file))
+            .flatten()
+            .map(|k| Implied {
+                kind: k.kind,
+                api_version: k.api_versions[0],
+            }),
         inv,
     };
-    match Format::of(file, text) {
+    match format {
         Format::Yaml => reader.yaml(text),
         Format::Json => reader.json(text),
         Format::JsonLines => reader.json_lines(text),
@@ -194,7 +202,7 @@ fn load_file(path: &Path, inv: &mut Inventory) {
     if len > MAX_FILE_BYTES {
         inv.errors.push(file_error(
             path,
-            format!("file is {}, {}", mib(len), limit_words()),
+            format!("file is {len} bytes ({}), {}", mib(len), limit_words()),
         ));
         return;
     }
@@ -209,9 +217,8 @@ fn load_file(path: &Path, inv: &mut Inventory) {
         inv.errors.push(file_error(
             path,
             format!(
-                "file is larger than {} MiB, {}",
-                MAX_FILE_BYTES / (1024 * 1024),
-                limit_words()
+                "file grew past the {} MiB limit while being read; not read",
+                MAX_FILE_BYTES / (1024 * 1024)
             ),
         ));
         return;
