@@ -678,7 +678,7 @@ fn volumes(pod: &Pod<'_>, c: &Ctr<'_>) -> Out {
         })
         .collect();
     let mounted = if mounts.is_empty() {
-        "mounts none".to_owned()
+        "mounts none of them".to_owned()
     } else {
         format!("mounts {}", join(&mounts))
     };
@@ -1345,7 +1345,11 @@ enum Profile<'a> {
 fn profile_from_field<'a>(kind: &'a str, localhost: Option<&'a str>) -> Profile<'a> {
     match kind {
         "RuntimeDefault" => Profile::RuntimeDefault,
-        "Localhost" => Profile::Localhost(localhost.unwrap_or_default()),
+        "Localhost" => Profile::Localhost(
+            localhost
+                .filter(|l| !l.is_empty())
+                .unwrap_or("(no localhostProfile given)"),
+        ),
         "Unconfined" => Profile::Unconfined,
         other => Profile::Other(other),
     }
@@ -1696,7 +1700,7 @@ mod tests {
             case("{spec: {volumes: [{name: h, hostPath: {path: /var/log}}], containers: [{name: app, volumeMounts: [{name: h, mountPath: /logs, subPath: pods}]}]}}".into(), C::HostPath, "mounts /var/log/pods from the host, writable", Dangerous, Container),
             case(pod("", ""), C::HostPath, "no host paths", Safe, Default),
             case("{spec: {volumes: [{name: config, configMap: {name: c}}, {name: h, hostPath: {path: /tmp}}, {name: scratch}], containers: [{name: app, volumeMounts: [{name: config, mountPath: /etc/app}]}]}}".into(), C::Volumes, "pod volumes: configMap, emptyDir, hostPath; mounts config (configMap) at /etc/app", Risky, P),
-            case("{spec: {volumes: [{name: config, configMap: {name: c}}], containers: [{name: app}]}}".into(), C::Volumes, "pod volumes: configMap; mounts none", Safe, P),
+            case("{spec: {volumes: [{name: config, configMap: {name: c}}], containers: [{name: app}]}}".into(), C::Volumes, "pod volumes: configMap; mounts none of them", Safe, P),
             case(pod("", ""), C::Volumes, "no volumes", Safe, Default),
             case("{spec: {volumes: [{name: f, flexVolume: {driver: example/lvm}}], containers: [{name: app, volumeMounts: [{name: f, mountPath: /f}]}]}}".into(), C::FlexVolume, "uses FlexVolume driver example/lvm", Risky, P),
             case(pod("", ""), C::FlexVolume, "no FlexVolume drivers", Safe, Default),

@@ -635,7 +635,7 @@ fn corpus_malformed_big_file_is_refused_unread() {
     assert_eq!(e.file, path.display().to_string());
     assert_eq!(
         e.message,
-        "file is 47.7 MiB, over the 32 MiB limit; not read"
+        "file is 50000000 bytes (47.7 MiB), over the 32 MiB limit; not read"
     );
     assert_eq!(manifests::MAX_FILE_BYTES, 32 * 1024 * 1024);
 }

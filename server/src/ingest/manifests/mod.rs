@@ -29,7 +29,7 @@ use crate::model::{Inventory, LoadError, Origin};
 
 pub use fold::finish;
 
-use objects::{Implied, Parsed};
+use objects::{Implied, Parsed, Syntax};
 use text::LineIndex;
 
 /// Files larger than this are refused without being read.
@@ -67,18 +67,30 @@ pub fn load_paths<P: AsRef<Path>>(paths: &[P]) -> Inventory {
 
 /// Reads one file's text (YAML, JSON or JSON lines, chosen by the file name's
 /// extension, or by the first character when the extension says nothing).
+/// Objects of a JSON-lines file without a kind take it from the file name
+/// (`pods.jsonl` → Pod, `deployments.jsonl` → Deployment, `svc.jsonl` → Service).
 /// Call [`finish`] once after the last file.
 pub fn load_str(file: &str, text: &str, inv: &mut Inventory) {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let format = Format::of(file, text);
     let mut reader = Reader {
         file,
-        by_name: objects::kind_from_file_name(file).map(|k| Implied {
-            kind: k.kind,
-            api_version: k.api_versions[0],
-        }),
+        // Dumps in JSON lines (`pods.jsonl`) hold bare items: the file name says
+        // what they are. Elsewhere a missing kind stays an error.
+        by_name: (format == Format::JsonLines)
+            .then(|| objects::kind_from_file_name(file))
+            .flatten()
+            .map(|k| Implied {
+                kind: k.kind,
+                api_version: k.api_versions[0],
+            }),
+        syntax: match format {
+            Format::Yaml => Syntax::Yaml,
+            Format::Json | Format::JsonLines => Syntax::Json,
+        },
         inv,
     };
-    match Format::of(file, text) {
+    match format {
         Format::Yaml => reader.yaml(text),
         Format::Json => reader.json(text),
         Format::JsonLines => reader.json_lines(text),
@@ -194,7 +206,7 @@ fn load_file(path: &Path, inv: &mut Inventory) {
     if len > MAX_FILE_BYTES {
         inv.errors.push(file_error(
             path,
-            format!("file is {}, {}", mib(len), limit_words()),
+            format!("file is {len} bytes ({}), {}", mib(len), limit_words()),
         ));
         return;
     }
@@ -209,9 +221,8 @@ fn load_file(path: &Path, inv: &mut Inventory) {
         inv.errors.push(file_error(
             path,
             format!(
-                "file is larger than {} MiB, {}",
-                MAX_FILE_BYTES / (1024 * 1024),
-                limit_words()
+                "file grew past the {} MiB limit while being read; not read",
+                MAX_FILE_BYTES / (1024 * 1024)
             ),
         ));
         return;
@@ -306,6 +317,7 @@ struct Reader<'a> {
     file: &'a str,
     /// Kind implied by the file name (`pods.jsonl`), for objects without one.
     by_name: Option<Implied<'static>>,
+    syntax: Syntax,
     inv: &'a mut Inventory,
 }
 
@@ -332,7 +344,7 @@ impl Reader<'_> {
             document,
             line,
         };
-        match objects::read_object(value, implied, &origin, self.inv) {
+        match objects::read_object(value, implied, self.syntax, &origin, self.inv) {
             Err(message) => self.error(document, Some(line), message),
             Ok(Parsed::List {
                 kind,
@@ -361,7 +373,10 @@ impl Reader<'_> {
             let shift = doc.first_line - 1;
             match serde_yaml_ng::from_str::<Value>(doc.text) {
                 Ok(Value::Null) => {}
-                Ok(value) => {
+                Ok(mut value) => {
+                    if doc.text.contains("<<") {
+                        objects::apply_merge_keys(&mut value);
+                    }
                     let source = Source::Yaml {
                         text: doc.text,
                         first_line: doc.first_line,
@@ -767,6 +782,58 @@ kind: PodList
         assert_eq!(
             inv.workloads[0].template.spec.restart_policy.as_deref(),
             Some("Always")
+        );
+    }
+
+    #[test]
+    fn yaml_1_1_scalars_and_merge_keys_read_as_kubectl_reads_them() {
+        let text = "\
+apiVersion: v1
+kind: Pod
+metadata: {name: p, labels: {mode: '0644', enabled: yes}}
+spec:
+  containers:
+  - &base
+    name: a
+    securityContext: {privileged: yes, runAsUser: 1_000}
+  - <<: *base
+    name: b
+  volumes:
+  - {name: s, secret: {secretName: s, defaultMode: 0644}}
+";
+        let inv = load("p.yaml", text);
+        assert!(inv.errors.is_empty(), "{:?}", inv.errors);
+        let w = &inv.workloads[0];
+        assert_eq!(
+            w.labels.get("mode").map(String::as_str),
+            Some("0644"),
+            "strings stay strings"
+        );
+        assert_eq!(w.labels.get("enabled").map(String::as_str), Some("yes"));
+        let spec = &w.template.spec;
+        let secret = spec.volumes.as_ref().and_then(|v| v[0].secret.as_ref());
+        assert_eq!(secret.and_then(|s| s.default_mode), Some(0o644));
+        let b = &spec.containers[1];
+        assert_eq!(b.name, "b");
+        let sc = b.security_context.as_ref();
+        assert_eq!(sc.and_then(|s| s.privileged), Some(true));
+        assert_eq!(sc.and_then(|s| s.run_as_user), Some(1000));
+
+        // JSON has no such readings.
+        let json = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"c","securityContext":{"privileged":"yes"}}]}}"#;
+        let inv = load("p.json", json);
+        assert_eq!(
+            errors(&inv)[0].2,
+            "spec.containers[0].securityContext.privileged: invalid type: string \"yes\", expected a boolean"
+        );
+        // Nor do words that are not YAML 1.1 scalars.
+        let inv = load(
+            "p.yaml",
+            &POD.replace("image: nginx", "securityContext: {runAsUser: root}"),
+        );
+        assert_eq!(
+            errors(&inv)[0].2,
+            "spec.containers[0].securityContext.runAsUser: invalid type: string \"root\", expected i64"
         );
     }
 

@@ -11,6 +11,7 @@ use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicySpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+use serde_path_to_error::{Path, Segment};
 
 use crate::model::{
     Inventory, Namespace, NetworkPolicyObject, Origin, PodTemplate, ServiceObject, Workload,
@@ -148,20 +149,130 @@ fn json_type(v: &Value) -> &'static str {
     }
 }
 
-/// Deserialises `obj[field]` as `T`, naming the field path on error
-/// (`spec.template.spec.containers[0].securityContext.runAsUser: invalid type: …`).
-fn typed<T: DeserializeOwned>(obj: &Map<String, Value>, field: &str) -> Result<Option<T>, Failure> {
-    match obj.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => serde_path_to_error::deserialize(v).map(Some).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            if path == "." {
-                format!("{field}: {inner}")
-            } else {
-                format!("{field}.{path}: {inner}")
+/// How the object was written. YAML plain scalars that YAML 1.1 (what kubectl
+/// reads) takes as numbers or booleans, such as `defaultMode: 0644` or
+/// `privileged: yes`, arrive here as strings under YAML 1.2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Syntax {
+    Yaml,
+    Json,
+}
+
+/// The fields of one object, parsed with k8s-openapi types.
+#[derive(Clone, Copy)]
+struct Fields<'a> {
+    obj: &'a Map<String, Value>,
+    syntax: Syntax,
+}
+
+impl Fields<'_> {
+    /// Deserialises `obj[field]` as `T`, naming the field path on error
+    /// (`spec.template.spec.containers[0].securityContext.runAsUser: invalid type: …`).
+    fn typed<T: DeserializeOwned>(self, field: &str) -> Result<Option<T>, Failure> {
+        let Some(value) = self.obj.get(field).filter(|v| !v.is_null()) else {
+            return Ok(None);
+        };
+        match serde_path_to_error::deserialize(value) {
+            Ok(t) => Ok(Some(t)),
+            Err(e) => {
+                if self.syntax == Syntax::Yaml
+                    && let Some(t) = retry_as_yaml_1_1(value, e.path())
+                {
+                    return Ok(Some(t));
+                }
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                Err(if path == "." {
+                    format!("{field}: {inner}")
+                } else {
+                    format!("{field}.{path}: {inner}")
+                })
             }
-        }),
+        }
+    }
+}
+
+/// At most this many YAML 1.1 scalars are rewritten in one field.
+const MAX_YAML_1_1_FIXES: usize = 32;
+
+/// Retries a failed parse after reading the string at the failing path as YAML
+/// 1.1 would (octal `0644`, `yes`/`no`/`on`/`off`, `1_000`), again for each
+/// further failing path. Only strings at paths where a typed field rejected them
+/// are touched, so labels and other strings stay as written.
+fn retry_as_yaml_1_1<T: DeserializeOwned>(value: &Value, path: &Path) -> Option<T> {
+    let mut fixed = value.clone();
+    let mut path = path.clone();
+    for _ in 0..MAX_YAML_1_1_FIXES {
+        let slot = navigate(&mut fixed, &path)?;
+        let Value::String(s) = slot else { return None };
+        *slot = yaml_1_1_scalar(s)?;
+        match serde_path_to_error::deserialize(&fixed) {
+            Ok(t) => return Some(t),
+            Err(e) if e.path().to_string() == path.to_string() => return None,
+            Err(e) => path = e.path().clone(),
+        }
+    }
+    None
+}
+
+fn navigate<'v>(mut value: &'v mut Value, path: &Path) -> Option<&'v mut Value> {
+    for segment in path {
+        value = match segment {
+            Segment::Map { key } => value.get_mut(key.as_str())?,
+            Segment::Seq { index } => value.get_mut(*index)?,
+            Segment::Enum { .. } | Segment::Unknown => return None,
+        };
+    }
+    Some(value)
+}
+
+/// A plain scalar as YAML 1.1 reads it, when that differs from YAML 1.2.
+fn yaml_1_1_scalar(s: &str) -> Option<Value> {
+    match s {
+        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => return Some(Value::Bool(true)),
+        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => return Some(Value::Bool(false)),
+        _ => {}
+    }
+    let (sign, digits) = match s.strip_prefix('-') {
+        Some(rest) => (-1, rest),
+        None => (1, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let digits = digits.replace('_', "");
+    let n = if digits.len() > 1
+        && digits.starts_with('0')
+        && digits.bytes().all(|b| (b'0'..=b'7').contains(&b))
+    {
+        i64::from_str_radix(&digits[1..], 8).ok()?
+    } else if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && digits != s {
+        digits.parse::<i64>().ok()?
+    } else {
+        return None;
+    };
+    Some(Value::from(sign * n))
+}
+
+/// Applies YAML merge keys (`<<: *defaults`), which kubectl honours: keys of the
+/// merged mappings are added where the mapping does not set them itself.
+pub(super) fn apply_merge_keys(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if let Some(merged) = map.remove("<<") {
+                let sources = match merged {
+                    Value::Array(items) => items,
+                    other => vec![other],
+                };
+                for source in sources {
+                    if let Value::Object(source) = source {
+                        for (k, v) in source {
+                            map.entry(k).or_insert(v);
+                        }
+                    }
+                }
+            }
+            map.values_mut().for_each(apply_merge_keys);
+        }
+        Value::Array(items) => items.iter_mut().for_each(apply_merge_keys),
+        _ => {}
     }
 }
 
@@ -173,6 +284,7 @@ fn required<T>(value: Option<T>, what: &str) -> Result<T, Failure> {
 pub(super) fn read_object(
     mut value: Value,
     implied: Option<Implied<'_>>,
+    syntax: Syntax,
     origin: &Origin,
     inv: &mut Inventory,
 ) -> Result<Parsed, Failure> {
@@ -243,7 +355,8 @@ pub(super) fn read_object(
         return Ok(Parsed::Skipped);
     }
 
-    let metadata: ObjectMeta = typed(obj, "metadata")?.unwrap_or_default();
+    let fields = Fields { obj: &*obj, syntax };
+    let metadata: ObjectMeta = fields.typed("metadata")?.unwrap_or_default();
     let name = match metadata.name.as_deref() {
         Some(n) if !n.is_empty() => n.to_owned(),
         _ if metadata.generate_name.is_some() => {
@@ -259,8 +372,8 @@ pub(super) fn read_object(
 
     match spec.kind {
         "Namespace" => {
-            typed::<NamespaceSpec>(obj, "spec")?;
-            typed::<NamespaceStatus>(obj, "status")?;
+            fields.typed::<NamespaceSpec>("spec")?;
+            fields.typed::<NamespaceStatus>("status")?;
             inv.namespaces.push(Namespace {
                 name,
                 labels: metadata.labels.unwrap_or_default(),
@@ -270,8 +383,8 @@ pub(super) fn read_object(
         }
         "Service" => {
             let service = Service {
-                spec: typed::<ServiceSpec>(obj, "spec")?,
-                status: typed::<ServiceStatus>(obj, "status")?,
+                spec: fields.typed::<ServiceSpec>("spec")?,
+                status: fields.typed::<ServiceStatus>("status")?,
                 metadata,
             };
             inv.services.push(ServiceObject {
@@ -283,7 +396,7 @@ pub(super) fn read_object(
         }
         "NetworkPolicy" => {
             let policy = NetworkPolicy {
-                spec: typed::<NetworkPolicySpec>(obj, "spec")?,
+                spec: fields.typed::<NetworkPolicySpec>("spec")?,
                 metadata,
             };
             inv.network_policies.push(NetworkPolicyObject {
@@ -295,7 +408,7 @@ pub(super) fn read_object(
         }
         kind => {
             let legacy = api_version != spec.api_versions[0];
-            let parts = match workload_parts(kind, obj, &metadata, legacy) {
+            let parts = match workload_parts(kind, fields, &metadata, legacy) {
                 Ok(parts) => parts,
                 Err(strict) => {
                     // Early v1 objects spelt some enums as objects; read them as
@@ -307,7 +420,16 @@ pub(super) fn read_object(
                     let Value::Object(fixed) = fixed else {
                         return Err(strict);
                     };
-                    workload_parts(kind, &fixed, &metadata, legacy).map_err(|_| strict)?
+                    workload_parts(
+                        kind,
+                        Fields {
+                            obj: &fixed,
+                            syntax,
+                        },
+                        &metadata,
+                        legacy,
+                    )
+                    .map_err(|_| strict)?
                 }
             };
             inv.workloads.push(Workload {
@@ -344,21 +466,25 @@ fn template_of(t: Option<PodTemplateSpec>, path: &str) -> Result<PodTemplate, Fa
 /// The pod template, replicas and schedule of a workload object.
 fn workload_parts(
     kind: &str,
-    obj: &Map<String, Value>,
+    fields: Fields<'_>,
     metadata: &ObjectMeta,
     legacy: bool,
 ) -> Result<WorkloadParts, Failure> {
     // Before apps/v1 the selector was optional (defaulted from the template
     // labels); parse such objects with an empty one, leaving `raw` as read.
     let patched;
-    let obj = match obj.get("spec") {
+    let obj = match fields.obj.get("spec") {
         Some(Value::Object(spec)) if legacy && !spec.contains_key("selector") => {
             let mut spec = spec.clone();
             spec.insert("selector".into(), Value::Object(Map::new()));
             patched = Map::from_iter([("spec".to_owned(), Value::Object(spec))]);
             &patched
         }
-        _ => obj,
+        _ => fields.obj,
+    };
+    let fields = Fields {
+        obj,
+        syntax: fields.syntax,
     };
     let mut parts = WorkloadParts {
         template: PodTemplate::default(),
@@ -369,40 +495,40 @@ fn workload_parts(
         "Pod" => {
             parts.template = PodTemplate {
                 metadata: metadata.clone(),
-                spec: required(typed::<PodSpec>(obj, "spec")?, "spec")?,
+                spec: required(fields.typed::<PodSpec>("spec")?, "spec")?,
             };
         }
         "Deployment" => {
-            let spec = required(typed::<DeploymentSpec>(obj, "spec")?, "spec")?;
+            let spec = required(fields.typed::<DeploymentSpec>("spec")?, "spec")?;
             parts.replicas = Some(spec.replicas.unwrap_or(1));
             parts.template = template_of(Some(spec.template), "spec.template")?;
         }
         "ReplicaSet" => {
-            let spec = required(typed::<ReplicaSetSpec>(obj, "spec")?, "spec")?;
+            let spec = required(fields.typed::<ReplicaSetSpec>("spec")?, "spec")?;
             parts.replicas = Some(spec.replicas.unwrap_or(1));
             parts.template = template_of(spec.template, "spec.template")?;
         }
         "StatefulSet" => {
-            let spec = required(typed::<StatefulSetSpec>(obj, "spec")?, "spec")?;
+            let spec = required(fields.typed::<StatefulSetSpec>("spec")?, "spec")?;
             parts.replicas = Some(spec.replicas.unwrap_or(1));
             parts.template = template_of(Some(spec.template), "spec.template")?;
         }
         "DaemonSet" => {
-            let spec = required(typed::<DaemonSetSpec>(obj, "spec")?, "spec")?;
+            let spec = required(fields.typed::<DaemonSetSpec>("spec")?, "spec")?;
             parts.template = template_of(Some(spec.template), "spec.template")?;
         }
         "Job" => {
-            let spec = required(typed::<JobSpec>(obj, "spec")?, "spec")?;
+            let spec = required(fields.typed::<JobSpec>("spec")?, "spec")?;
             parts.template = template_of(Some(spec.template), "spec.template")?;
         }
         "CronJob" => {
-            let spec = required(typed::<CronJobSpec>(obj, "spec")?, "spec")?;
+            let spec = required(fields.typed::<CronJobSpec>("spec")?, "spec")?;
             parts.schedule = Some(spec.schedule);
             let job = required(spec.job_template.spec, "spec.jobTemplate.spec")?;
             parts.template = template_of(Some(job.template), "spec.jobTemplate.spec.template")?;
         }
         "ReplicationController" => {
-            let spec = required(typed::<ReplicationControllerSpec>(obj, "spec")?, "spec")?;
+            let spec = required(fields.typed::<ReplicationControllerSpec>("spec")?, "spec")?;
             parts.replicas = Some(spec.replicas.unwrap_or(1));
             parts.template = template_of(spec.template, "spec.template")?;
         }
@@ -441,5 +567,40 @@ fn fix_early_v1(value: &mut Value) -> bool {
         }
         Value::Array(items) => items.iter_mut().fold(false, |acc, v| fix_early_v1(v) | acc),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaml_1_1_scalars() {
+        let cases: [(&str, Option<Value>); 11] = [
+            ("0644", Some(Value::from(420))),
+            ("-010", Some(Value::from(-8))),
+            ("+0755", Some(Value::from(493))),
+            ("1_000", Some(Value::from(1000))),
+            ("yes", Some(Value::Bool(true))),
+            ("Off", Some(Value::Bool(false))),
+            ("0", None),
+            ("12", None),
+            ("08", None),
+            ("0x1F", None),
+            ("root", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(yaml_1_1_scalar(text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn kinds_from_file_names() {
+        let kind = |f: &str| kind_from_file_name(f).map(|k| k.kind);
+        assert_eq!(kind("dump/pods.jsonl"), Some("Pod"));
+        assert_eq!(kind("Deployments.jsonl"), Some("Deployment"));
+        assert_eq!(kind(r"c:\dump\svc.jsonl"), Some("Service"));
+        assert_eq!(kind("networkpolicies.jsonl"), Some("NetworkPolicy"));
+        assert_eq!(kind("events.jsonl"), None);
     }
 }
