@@ -1,13 +1,13 @@
 //! The checks of the Pod Security Standards, one function per upstream check
 //! version (`policy/check_*.go` in kubernetes/pod-security-admission).
 //!
-//! Every function inspects borrowed data only. Collections start empty (`Vec::new`,
-//! `BTreeSet::new` do not allocate), so a pod that passes costs no allocation;
-//! strings are built only for a failing check.
+//! Every function inspects borrowed data only. Collections start empty (`Vec::new`
+//! does not allocate; upstream's sets become a `Vec` sorted and deduplicated on
+//! failure), so a pod that passes costs no allocation; strings are built only for
+//! a failing check.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::ops::Bound;
 
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, EphemeralContainer, Lifecycle, LifecycleHandler, PodSpec, Probe,
@@ -94,18 +94,16 @@ impl<'a> Ctr<'a> {
 /// Init containers, then containers, then ephemeral containers (upstream `visitContainers`).
 #[inline]
 fn visit<'a>(spec: &'a PodSpec, mut f: impl FnMut(Ctr<'a>)) {
-    if let Some(init) = &spec.init_containers {
-        for c in init {
-            f(Ctr::Regular(c));
-        }
-    }
-    for c in &spec.containers {
-        f(Ctr::Regular(c));
-    }
-    if let Some(eph) = &spec.ephemeral_containers {
-        for c in eph {
-            f(Ctr::Ephemeral(c));
-        }
+    // One call site for `f`, so the compiler inlines each check's closure.
+    let init = spec.init_containers.as_deref().unwrap_or_default();
+    let ephemeral = spec.ephemeral_containers.as_deref().unwrap_or_default();
+    let all = init
+        .iter()
+        .chain(&spec.containers)
+        .map(Ctr::Regular)
+        .chain(ephemeral.iter().map(Ctr::Ephemeral));
+    for c in all {
+        f(c);
     }
 }
 
@@ -154,6 +152,13 @@ fn containers_phrase(names: &[&str]) -> String {
         pluralize("container", "containers", names.len()),
         join_quote(names)
     )
+}
+
+/// Sorted, without duplicates: what upstream gets from a `sets.String`.
+fn set(mut items: Vec<&str>) -> Vec<&str> {
+    items.sort_unstable();
+    items.dedup();
+    items
 }
 
 fn owned(names: &[&str]) -> Vec<String> {
@@ -225,13 +230,13 @@ fn annotations(meta: &ObjectMeta) -> Option<&BTreeMap<String, String>> {
     meta.annotations.as_ref().filter(|a| !a.is_empty())
 }
 
-/// Annotations whose key starts with `prefix`, in key order.
+/// Annotations whose key starts with `prefix`, in key order. A linear scan: pods
+/// carry few annotations, and it is cheaper than a B-tree range search.
 fn with_prefix<'a>(
     map: &'a BTreeMap<String, String>,
     prefix: &'static str,
 ) -> impl Iterator<Item = (&'a String, &'a String)> {
-    map.range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
-        .take_while(move |(k, _)| k.starts_with(prefix))
+    map.iter().filter(move |(k, _)| k.starts_with(prefix))
 }
 
 #[inline]
@@ -291,7 +296,7 @@ fn apparmor_type_allowed(t: &str) -> bool {
 
 pub(super) fn app_armor_profile_1_0(meta: &ObjectMeta, spec: &PodSpec) -> Option<Found> {
     let mut pod_bad = false;
-    let mut bad_values: BTreeSet<&str> = BTreeSet::new();
+    let mut bad_values: Vec<&str> = Vec::new();
     if let Some(p) = spec
         .security_context
         .as_ref()
@@ -299,7 +304,7 @@ pub(super) fn app_armor_profile_1_0(meta: &ObjectMeta, spec: &PodSpec) -> Option
         && !apparmor_type_allowed(&p.type_)
     {
         pod_bad = true;
-        bad_values.insert(&p.type_);
+        bad_values.push(&p.type_);
     }
     let mut bad_containers: Vec<&str> = Vec::new();
     visit_sc(spec, |name, sc| {
@@ -307,7 +312,7 @@ pub(super) fn app_armor_profile_1_0(meta: &ObjectMeta, spec: &PodSpec) -> Option
             && !apparmor_type_allowed(&p.type_)
         {
             bad_containers.push(name);
-            bad_values.insert(&p.type_);
+            bad_values.push(&p.type_);
         }
     });
     let mut bad_annotations: Vec<(&str, &str)> = Vec::new();
@@ -329,7 +334,7 @@ pub(super) fn app_armor_profile_1_0(meta: &ObjectMeta, spec: &PodSpec) -> Option
     if !bad_containers.is_empty() {
         setters.push(containers_phrase(&bad_containers));
     }
-    let mut values: Vec<String> = bad_values.iter().map(|s| (*s).to_owned()).collect();
+    let mut values: Vec<String> = set(bad_values).into_iter().map(str::to_owned).collect();
     let mut containers = owned(&bad_containers);
     if !bad_annotations.is_empty() {
         let mut entries: Vec<String> = bad_annotations
@@ -386,7 +391,7 @@ fn capability_default(c: &str) -> bool {
 
 pub(super) fn capabilities_baseline_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Found> {
     let mut bad: Vec<&str> = Vec::new();
-    let mut caps: BTreeSet<&str> = BTreeSet::new();
+    let mut caps: Vec<&str> = Vec::new();
     visit_sc(spec, |name, sc| {
         let Some(add) = sc
             .and_then(|s| s.capabilities.as_ref())
@@ -398,7 +403,7 @@ pub(super) fn capabilities_baseline_1_0(_: &ObjectMeta, spec: &PodSpec) -> Optio
         for c in add {
             if !capability_default(c) {
                 valid = false;
-                caps.insert(c);
+                caps.push(c);
             }
         }
         if !valid {
@@ -408,6 +413,7 @@ pub(super) fn capabilities_baseline_1_0(_: &ObjectMeta, spec: &PodSpec) -> Optio
     if bad.is_empty() {
         return None;
     }
+    let caps = set(caps);
     Found::new(
         Control::Capabilities,
         "non-default capabilities",
@@ -427,7 +433,7 @@ pub(super) fn capabilities_restricted_1_22(_: &ObjectMeta, spec: &PodSpec) -> Op
     let mut missing_drop: Vec<&str> = Vec::new();
     let mut adding: Vec<&str> = Vec::new();
     let mut involved: Vec<&str> = Vec::new();
-    let mut forbidden: BTreeSet<&str> = BTreeSet::new();
+    let mut forbidden: Vec<&str> = Vec::new();
     visit_sc(spec, |name, sc| {
         let Some(caps) = sc.and_then(|s| s.capabilities.as_ref()) else {
             missing_drop.push(name);
@@ -447,7 +453,7 @@ pub(super) fn capabilities_restricted_1_22(_: &ObjectMeta, spec: &PodSpec) -> Op
         for c in caps.add.as_deref().unwrap_or_default() {
             if c != "NET_BIND_SERVICE" {
                 added_forbidden = true;
-                forbidden.insert(c);
+                forbidden.push(c);
             }
         }
         if added_forbidden {
@@ -468,6 +474,7 @@ pub(super) fn capabilities_restricted_1_22(_: &ObjectMeta, spec: &PodSpec) -> Op
         ));
     }
     if !adding.is_empty() {
+        let forbidden = set(forbidden);
         details.push(format!(
             "{} must not include {} in securityContext.capabilities.add",
             containers_phrase(&adding),
@@ -587,7 +594,7 @@ pub(super) fn host_ports_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Found> {
 // ---------------------------------------------------------------------------------------------
 // hostProbesAndHostLifecycle (baseline, 1.34)
 
-fn probe_hosts<'a>(probe: Option<&'a Probe>, out: &mut BTreeSet<&'a str>) -> bool {
+fn probe_hosts<'a>(probe: Option<&'a Probe>, out: &mut Vec<&'a str>) -> bool {
     let Some(p) = probe else { return false };
     push_hosts(
         p.http_get.as_ref().and_then(|h| h.host.as_deref()),
@@ -596,7 +603,7 @@ fn probe_hosts<'a>(probe: Option<&'a Probe>, out: &mut BTreeSet<&'a str>) -> boo
     )
 }
 
-fn handler_hosts<'a>(handler: Option<&'a LifecycleHandler>, out: &mut BTreeSet<&'a str>) -> bool {
+fn handler_hosts<'a>(handler: Option<&'a LifecycleHandler>, out: &mut Vec<&'a str>) -> bool {
     let Some(h) = handler else { return false };
     push_hosts(
         h.http_get.as_ref().and_then(|h| h.host.as_deref()),
@@ -605,15 +612,11 @@ fn handler_hosts<'a>(handler: Option<&'a LifecycleHandler>, out: &mut BTreeSet<&
     )
 }
 
-fn push_hosts<'a>(
-    http: Option<&'a str>,
-    tcp: Option<&'a str>,
-    out: &mut BTreeSet<&'a str>,
-) -> bool {
+fn push_hosts<'a>(http: Option<&'a str>, tcp: Option<&'a str>, out: &mut Vec<&'a str>) -> bool {
     let mut found = false;
     for h in [http, tcp].into_iter().flatten() {
         if !h.is_empty() {
-            out.insert(h);
+            out.push(h);
             found = true;
         }
     }
@@ -621,8 +624,8 @@ fn push_hosts<'a>(
 }
 
 pub(super) fn host_probes_and_host_lifecycle_1_34(_: &ObjectMeta, spec: &PodSpec) -> Option<Found> {
-    let mut bad: BTreeSet<&str> = BTreeSet::new();
-    let mut hosts: BTreeSet<&str> = BTreeSet::new();
+    let mut bad: Vec<&str> = Vec::new();
+    let mut hosts: Vec<&str> = Vec::new();
     visit(spec, |c| {
         let mut found = false;
         for p in c.probes() {
@@ -633,13 +636,14 @@ pub(super) fn host_probes_and_host_lifecycle_1_34(_: &ObjectMeta, spec: &PodSpec
             found |= handler_hosts(l.pre_stop.as_ref(), &mut hosts);
         }
         if found {
-            bad.insert(c.name());
+            bad.push(c.name());
         }
     });
     if bad.is_empty() {
         return None;
     }
-    let names: Vec<&str> = bad.into_iter().collect();
+    let names = set(bad);
+    let hosts = set(hosts);
     Found::new(
         Control::HostNetwork,
         "probe or lifecycle host",
@@ -688,18 +692,19 @@ pub(super) fn privileged_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Found> {
 
 pub(super) fn proc_mount_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Found> {
     let mut bad: Vec<&str> = Vec::new();
-    let mut types: BTreeSet<&str> = BTreeSet::new();
+    let mut types: Vec<&str> = Vec::new();
     visit_sc(spec, |name, sc| {
         if let Some(pm) = sc.and_then(|s| s.proc_mount.as_deref())
             && pm != "Default"
         {
             bad.push(name);
-            types.insert(pm);
+            types.push(pm);
         }
     });
     if bad.is_empty() {
         return None;
     }
+    let types = set(types);
     Found::new(
         Control::ProcMount,
         "procMount",
@@ -792,19 +797,20 @@ fn restricted_volume_type(v: &Volume) -> Option<&'static str> {
 /// and [`Control::Volumes`] otherwise.
 pub(super) fn restricted_volumes_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Found> {
     let mut bad: Vec<&str> = Vec::new();
-    let mut types: BTreeSet<&str> = BTreeSet::new();
+    let mut types: Vec<&str> = Vec::new();
     for v in spec.volumes.as_deref().unwrap_or_default() {
         if volume_allowed(v) {
             continue;
         }
         if let Some(t) = restricted_volume_type(v) {
             bad.push(&v.name);
-            types.insert(t);
+            types.push(t);
         }
     }
     if bad.is_empty() {
         return None;
     }
+    let types = set(types);
     let control = match (types.len(), types.first()) {
         (1, Some(&"hostPath")) => Control::HostPath,
         (1, Some(&"flexVolume")) => Control::FlexVolume,
@@ -949,7 +955,7 @@ fn se_linux_faults(opts: &SELinuxOptions, engine_allowed: bool) -> (Option<&str>
 }
 
 fn se_linux_options(spec: &PodSpec, engine_allowed: bool) -> Option<Found> {
-    let mut bad_types: BTreeSet<&str> = BTreeSet::new();
+    let mut bad_types: Vec<&str> = Vec::new();
     let mut set_user = false;
     let mut set_role = false;
     let mut pod_bad = false;
@@ -960,7 +966,7 @@ fn se_linux_options(spec: &PodSpec, engine_allowed: bool) -> Option<Found> {
     {
         let (t, user, role) = se_linux_faults(opts, engine_allowed);
         if let Some(t) = t {
-            bad_types.insert(t);
+            bad_types.push(t);
         }
         set_user |= user;
         set_role |= role;
@@ -971,7 +977,7 @@ fn se_linux_options(spec: &PodSpec, engine_allowed: bool) -> Option<Found> {
         if let Some(opts) = sc.and_then(|s| s.se_linux_options.as_ref()) {
             let (t, user, role) = se_linux_faults(opts, engine_allowed);
             if let Some(t) = t {
-                bad_types.insert(t);
+                bad_types.push(t);
             }
             set_user |= user;
             set_role |= role;
@@ -990,6 +996,7 @@ fn se_linux_options(spec: &PodSpec, engine_allowed: bool) -> Option<Found> {
     if !bad.is_empty() {
         setters.push(containers_phrase(&bad));
     }
+    let bad_types = set(bad_types);
     let mut data: Vec<String> = Vec::new();
     if !bad_types.is_empty() {
         data.push(format!(
@@ -1083,7 +1090,7 @@ pub(super) fn seccomp_profile_baseline_1_0(meta: &ObjectMeta, spec: &PodSpec) ->
 
 pub(super) fn seccomp_profile_baseline_1_19(_: &ObjectMeta, spec: &PodSpec) -> Option<Found> {
     let mut pod_bad = false;
-    let mut values: BTreeSet<&str> = BTreeSet::new();
+    let mut values: Vec<&str> = Vec::new();
     if let Some(p) = spec
         .security_context
         .as_ref()
@@ -1091,7 +1098,7 @@ pub(super) fn seccomp_profile_baseline_1_19(_: &ObjectMeta, spec: &PodSpec) -> O
         && !seccomp_type_allowed(&p.type_)
     {
         pod_bad = true;
-        values.insert(&p.type_);
+        values.push(&p.type_);
     }
     let mut bad: Vec<&str> = Vec::new();
     visit_sc(spec, |name, sc| {
@@ -1099,7 +1106,7 @@ pub(super) fn seccomp_profile_baseline_1_19(_: &ObjectMeta, spec: &PodSpec) -> O
             && !seccomp_type_allowed(&p.type_)
         {
             bad.push(name);
-            values.insert(&p.type_);
+            values.push(&p.type_);
         }
     });
     if !pod_bad && bad.is_empty() {
@@ -1108,7 +1115,7 @@ pub(super) fn seccomp_profile_baseline_1_19(_: &ObjectMeta, spec: &PodSpec) -> O
     seccomp_explicit(pod_bad, &bad, &values)
 }
 
-fn seccomp_explicit(pod_bad: bool, bad: &[&str], values: &BTreeSet<&str>) -> Option<Found> {
+fn seccomp_explicit(pod_bad: bool, bad: &[&str], values: &[&str]) -> Option<Found> {
     let mut setters: Vec<String> = Vec::new();
     if pod_bad {
         setters.push("pod".to_owned());
@@ -1122,7 +1129,7 @@ fn seccomp_explicit(pod_bad: bool, bad: &[&str], values: &BTreeSet<&str>) -> Opt
         format!(
             "{} must not set securityContext.seccompProfile.type to {}",
             setters.join(" and "),
-            join_quote(values)
+            join_quote(set(values.to_vec()))
         ),
         owned(bad),
     )
@@ -1131,7 +1138,7 @@ fn seccomp_explicit(pod_bad: bool, bad: &[&str], values: &BTreeSet<&str>) -> Opt
 pub(super) fn seccomp_profile_restricted_1_19(_: &ObjectMeta, spec: &PodSpec) -> Option<Found> {
     let mut pod_bad = false;
     let mut pod_set = false;
-    let mut values: BTreeSet<&str> = BTreeSet::new();
+    let mut values: Vec<&str> = Vec::new();
     if let Some(p) = spec
         .security_context
         .as_ref()
@@ -1141,7 +1148,7 @@ pub(super) fn seccomp_profile_restricted_1_19(_: &ObjectMeta, spec: &PodSpec) ->
             pod_set = true;
         } else {
             pod_bad = true;
-            values.insert(&p.type_);
+            values.push(&p.type_);
         }
     }
     let mut explicit: Vec<&str> = Vec::new();
@@ -1151,7 +1158,7 @@ pub(super) fn seccomp_profile_restricted_1_19(_: &ObjectMeta, spec: &PodSpec) ->
             Some(p) => {
                 if !seccomp_type_allowed(&p.type_) {
                     explicit.push(name);
-                    values.insert(&p.type_);
+                    values.push(&p.type_);
                 }
             }
             None => {
