@@ -2,6 +2,7 @@
 
 mod common;
 mod conformance;
+mod psp;
 mod store;
 mod support;
 mod web;
