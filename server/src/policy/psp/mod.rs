@@ -25,6 +25,9 @@ mod provider;
 mod spec;
 mod validate;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::PodSpec;
@@ -230,12 +233,17 @@ fn annotations(meta: &ObjectMeta) -> Option<&BTreeMap<String, String>> {
     meta.annotations.as_ref().filter(|a| !a.is_empty())
 }
 
+/// The pod object the patch applies to. Empty metadata is left out, so that
+/// annotations are added as `/metadata` whole: pod templates often have none.
 fn pod_json(t: &PodTemplate) -> Value {
     let mut obj = serde_json::Map::new();
-    obj.insert(
-        "metadata".into(),
-        serde_json::to_value(&t.metadata).unwrap_or(Value::Null),
-    );
+    match serde_json::to_value(&t.metadata) {
+        Ok(Value::Object(m)) if m.is_empty() => {}
+        Ok(m) => {
+            obj.insert("metadata".into(), m);
+        }
+        Err(_) => {}
+    }
     obj.insert(
         "spec".into(),
         serde_json::to_value(&t.spec).unwrap_or(Value::Null),
