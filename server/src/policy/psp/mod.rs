@@ -98,8 +98,9 @@ pub struct Admission {
     /// When denied: the errors of every policy tried, in evaluation order (upstream
     /// leaves the order across policies undefined). Each names its policy.
     pub errors: Vec<FieldError>,
-    /// PSP's text when denied (`PodSecurityPolicy: unable to admit pod: [...]`),
-    /// empty when allowed.
+    /// PSP's text when denied, empty when allowed: `PodSecurityPolicy: unable to
+    /// admit pod: [e1 e2]` (`validate` on UPDATE), the errors separated by a space
+    /// as upstream printed them.
     pub message: String,
     /// RFC 6902 operations turning the submitted pod object into [`Self::mutated`];
     /// empty when nothing changes.
@@ -202,10 +203,11 @@ pub fn admit(policies: &[Profile], meta: &ObjectMeta, spec: &PodSpec, op: Operat
         Operation::Create => "admit",
         Operation::Update => "validate",
     };
+    // Upstream formats the field.ErrorList with `%v`: errors separated by a space.
     let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
     let message = format!(
         "PodSecurityPolicy: unable to {verb} pod: [{}]",
-        list.join(", ")
+        list.join(" ")
     );
     deny(original, errors, attempts, message)
 }

@@ -77,7 +77,7 @@ fn outcome(a: &Admission) -> String {
 fn deny(errors: &[&str]) -> String {
     format!(
         "PodSecurityPolicy: unable to admit pod: [{}]",
-        errors.join(", ")
+        errors.join(" ")
     )
 }
 
