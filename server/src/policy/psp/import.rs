@@ -242,7 +242,14 @@ fn policy(
             errors.push(ctx.error(named, Some("spec".into()), "required".into()));
             PodSecurityPolicySpec::default()
         }
-        Some(Value::Object(spec)) => spec_from(ctx, named, spec, &mut errors),
+        Some(Value::Object(spec)) => {
+            let mut spec = Value::Object(spec.clone());
+            strip_nulls(&mut spec);
+            match &spec {
+                Value::Object(spec) => spec_from(ctx, named, spec, &mut errors),
+                _ => PodSecurityPolicySpec::default(),
+            }
+        }
         Some(_) => {
             errors.push(ctx.error(named, Some("spec".into()), "expected a mapping".into()));
             PodSecurityPolicySpec::default()
@@ -270,6 +277,18 @@ fn policy(
         Ok(profile)
     } else {
         Err(errors)
+    }
+}
+
+/// Drops `null` members of objects, at any depth: the API reads them as unset.
+fn strip_nulls(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, v| !v.is_null());
+            m.values_mut().for_each(strip_nulls);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_nulls),
+        _ => {}
     }
 }
 
@@ -382,6 +401,27 @@ spec:
         assert_eq!(import("empty.yaml", "").expect("valid"), vec![]);
         let empty = "kind: PodSecurityPolicyList\napiVersion: policy/v1beta1\nitems: []\n";
         assert_eq!(import("e.yaml", empty).expect("valid"), vec![]);
+    }
+
+    #[test]
+    fn nulls_read_as_unset() {
+        let p = import(
+            "psp.yaml",
+            &with("volumes: null\nrunAsGroup: null\nhostPorts: [{min: 1, max: null}]"),
+        )
+        .map_err(|e| e.iter().map(ToString::to_string).collect::<Vec<_>>());
+        assert_eq!(
+            p.expect_err("max 0 < min 1")
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+            [
+                r#"psp.yaml (document 1) policy "restricted": spec.hostPorts[0]: min 1 is greater than max 0"#
+            ]
+        );
+        let p = import("psp.yaml", &with("volumes: null\nrunAsGroup: null")).expect("valid");
+        assert!(p[0].spec.volumes.is_empty());
+        assert_eq!(p[0].spec.run_as_group, None);
     }
 
     #[test]
