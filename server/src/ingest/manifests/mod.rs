@@ -44,55 +44,63 @@ pub const EXTENSIONS: [&str; 4] = ["yaml", "yml", "json", "jsonl"];
 /// A path that cannot be read is a [`LoadError`] naming it.
 pub fn load_paths<P: AsRef<Path>>(paths: &[P]) -> Inventory {
     let mut inv = Inventory::default();
-    let mut files = Vec::new();
+    let mut items = Vec::new();
     for path in paths {
         let path = path.as_ref();
         match std::fs::metadata(path) {
-            Err(e) => inv
-                .errors
-                .push(file_error(path, format!("cannot read: {}", io_words(&e)))),
+            Err(e) => items.push(Item::Error(file_error(
+                path,
+                format!("cannot read: {}", io_words(&e)),
+            ))),
             Ok(meta) if meta.is_dir() => {
                 let mut found = Vec::new();
-                walk(path, &mut found, &mut inv);
+                let mut walk_errors = Inventory::default();
+                walk(path, &mut found, &mut walk_errors);
                 found.sort();
-                files.extend(found);
+                items.extend(walk_errors.errors.into_iter().map(Item::Error));
+                items.extend(found.into_iter().map(Item::File));
             }
-            Ok(_) => files.push(path.to_path_buf()),
+            Ok(_) => items.push(Item::File(path.to_path_buf())),
         }
     }
-    for part in load_files_parallel(&files) {
+    for part in load_parallel(&items) {
         append(&mut inv, part);
     }
     finish(&mut inv);
     inv
 }
 
+/// A file to read, or a path that could not be listed, in input order.
+enum Item {
+    File(PathBuf),
+    Error(LoadError),
+}
+
+fn load_items(items: &[Item]) -> Inventory {
+    let mut inv = Inventory::default();
+    for item in items {
+        match item {
+            Item::File(file) => load_file(file, &mut inv),
+            Item::Error(e) => inv.errors.push(e.clone()),
+        }
+    }
+    inv
+}
+
 /// Loads files on every core, in contiguous runs so the result keeps the order
-/// of `files`.
-fn load_files_parallel(files: &[PathBuf]) -> Vec<Inventory> {
+/// of `items`.
+fn load_parallel(items: &[Item]) -> Vec<Inventory> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .min(files.len().div_ceil(64).max(1));
+        .min(items.len().div_ceil(64).max(1));
     if threads <= 1 {
-        let mut inv = Inventory::default();
-        for file in files {
-            load_file(file, &mut inv);
-        }
-        return vec![inv];
+        return vec![load_items(items)];
     }
-    let chunk = files.len().div_ceil(threads);
+    let chunk = items.len().div_ceil(threads);
     std::thread::scope(|scope| {
-        let handles: Vec<_> = files
+        let handles: Vec<_> = items
             .chunks(chunk)
-            .map(|run| {
-                scope.spawn(move || {
-                    let mut inv = Inventory::default();
-                    for file in run {
-                        load_file(file, &mut inv);
-                    }
-                    inv
-                })
-            })
+            .map(|run| scope.spawn(move || load_items(run)))
             .collect();
         handles
             .into_iter()
