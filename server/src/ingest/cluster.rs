@@ -19,13 +19,16 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::collections::HashMap;
+
 use kube::api::ListParams;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
 
 use super::manifests;
-use crate::model::{Inventory, Origin};
+use crate::model::{Inventory, Origin, PodTemplate, Workload, WorkloadKey};
 
 /// One kind of object listed from the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -407,10 +410,15 @@ impl Cluster {
             resources_total: RESOURCES.len(),
             ..Progress::default()
         };
+        let mut owners = Owners::new();
         for resource in &RESOURCES {
             p.resource = resource.qualified();
             progress(&p);
-            let part = self.list_all(resource, &mut p, progress).await?;
+            let part = self.list_all(resource, &owners, &mut p, progress).await?;
+            for w in part.workloads.iter().filter(|w| w.key.kind != "Pod") {
+                let uid = w.raw["metadata"]["uid"].as_str().map(str::to_owned);
+                owners.entry(w.key.clone()).or_insert(uid);
+            }
             append(&mut inv, part);
             p.resources_done += 1;
             progress(&p);
@@ -424,11 +432,11 @@ impl Cluster {
     async fn list_all(
         &self,
         resource: &Resource,
+        owners: &Owners,
         p: &mut Progress,
         progress: &(dyn Fn(&Progress) + Send + Sync),
     ) -> Result<Inventory, ClusterError> {
         let file = format!("api:{}", resource.qualified());
-        let api_version = resource.api_version();
         let objects_before = p.objects;
         let mut restarts = 0;
         'fresh: loop {
@@ -443,8 +451,8 @@ impl Cluster {
                     page,
                     answered: p.pages > 0,
                 };
-                let list = match self.page(&at, token.take()).await {
-                    Ok(list) => list,
+                let text = match self.page(&at, token.take()).await {
+                    Ok(text) => text,
                     Err(Fetch::Expired) if page > 1 && restarts < self.options.max_restarts => {
                         restarts += 1;
                         tracing::info!(
@@ -463,29 +471,20 @@ impl Cluster {
                     }
                     Err(Fetch::Failed(e)) => return Err(e),
                 };
+                let (items, next) = parse_page(&text, &at)?;
                 p.pages += 1;
-                p.objects += list.items.len();
-                for mut value in list.items {
+                p.objects += items.len();
+                for raw in items {
                     item += 1;
-                    if let Value::Object(obj) = &mut value {
-                        obj.entry("kind")
-                            .or_insert_with(|| Value::String(resource.kind.to_owned()));
-                        obj.entry("apiVersion")
-                            .or_insert_with(|| Value::String(api_version.clone()));
-                        // Server-side apply bookkeeping: large and says nothing about security.
-                        if let Some(Value::Object(meta)) = obj.get_mut("metadata") {
-                            meta.remove("managedFields");
-                        }
-                    }
                     let origin = Origin {
                         file: file.clone(),
                         document: page - 1,
                         line: item,
                     };
-                    manifests::load_value(value, &origin, &mut part);
+                    read_item(resource, raw, owners, origin, &mut part);
                 }
                 progress(p);
-                match list.metadata.continue_token {
+                match next {
                     Some(t) if !t.is_empty() => token = Some(t),
                     _ => return Ok(part),
                 }
@@ -494,7 +493,7 @@ impl Cluster {
     }
 
     /// One page of a list.
-    async fn page(&self, at: &At<'_>, token: Option<String>) -> Result<ListPage, Fetch> {
+    async fn page(&self, at: &At<'_>, token: Option<String>) -> Result<String, Fetch> {
         let params = ListParams {
             limit: Some(self.options.page_size),
             continue_token: token,
@@ -509,26 +508,16 @@ impl Cluster {
                 )))
             })?;
         let timeout = self.options.request_timeout;
-        let text = match tokio::time::timeout(timeout, self.client.request_text(request)).await {
-            Err(_) => {
-                return Err(Fetch::Failed(ClusterError::Timeout {
-                    server: self.server.clone(),
-                    resource: at.resource.qualified(),
-                    page: at.page,
-                    after: timeout,
-                }));
-            }
-            Ok(Err(e)) => return Err(self.classify(at, e)),
-            Ok(Ok(text)) => text,
-        };
-        let list: ListPage = serde_json::from_str(&text).map_err(|e| {
-            Fetch::Failed(ClusterError::Malformed {
+        match tokio::time::timeout(timeout, self.client.request_text(request)).await {
+            Err(_) => Err(Fetch::Failed(ClusterError::Timeout {
+                server: self.server.clone(),
                 resource: at.resource.qualified(),
                 page: at.page,
-                detail: e.to_string(),
-            })
-        })?;
-        Ok(list)
+                after: timeout,
+            })),
+            Ok(Err(e)) => Err(self.classify(at, e)),
+            Ok(Ok(text)) => Ok(text),
+        }
     }
 
     /// Turns kube's error into words.
@@ -604,18 +593,161 @@ enum Fetch {
     Failed(ClusterError),
 }
 
-/// The part of a `*List` answer that matters. `items` is required: an answer
-/// without it is not a list.
+/// The part of a `*List` answer that matters; the items stay unparsed text.
 #[derive(Deserialize)]
-struct ListPage {
+struct ListPage<'a> {
     #[serde(default)]
     metadata: ListMeta,
-    #[serde(deserialize_with = "items_or_null")]
-    items: Vec<Value>,
+    /// `None` only when missing: `null` is an empty list.
+    #[serde(default, borrow, deserialize_with = "present")]
+    items: Option<&'a RawValue>,
 }
 
-fn items_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Value>, D::Error> {
-    Ok(Option::<Vec<Value>>::deserialize(d)?.unwrap_or_default())
+fn present<'de: 'a, 'a, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<&'a RawValue>, D::Error> {
+    <&'a RawValue>::deserialize(d).map(Some)
+}
+
+/// The items of a page and its `continue` token. An answer that is not JSON,
+/// or has no `items`, is malformed.
+fn parse_page<'t>(
+    text: &'t str,
+    at: &At<'_>,
+) -> Result<(Vec<&'t RawValue>, Option<String>), ClusterError> {
+    let malformed = |detail: String| ClusterError::Malformed {
+        resource: at.resource.qualified(),
+        page: at.page,
+        detail,
+    };
+    let page: ListPage<'t> = serde_json::from_str(text).map_err(|e| malformed(e.to_string()))?;
+    let Some(items) = page.items else {
+        return Err(malformed(format!(
+            "it has no items, so it is not a list (it starts {:?})",
+            shorten(text, 80)
+        )));
+    };
+    let items: Option<Vec<&'t RawValue>> =
+        serde_json::from_str(items.get()).map_err(|e| malformed(format!("items: {e}")))?;
+    Ok((items.unwrap_or_default(), page.metadata.continue_token))
+}
+
+/// Workloads already listed, by key, with their uid: the owners that later
+/// objects may be folded under.
+type Owners = HashMap<WorkloadKey, Option<String>>;
+
+/// Kinds that `manifests::finish` may fold under an owner listed before them.
+const FOLDABLE: [&str; 3] = ["Pod", "ReplicaSet", "Job"];
+
+/// Reads one list item into `part`. An object that `finish` will fold under an
+/// owner already listed (most pods, the ReplicaSets of Deployments, the Jobs
+/// of CronJobs) only needs its name and owner references: it is kept as a
+/// small stub instead of being parsed whole, which keeps a large cluster's
+/// listing in bounded memory.
+fn read_item(
+    resource: &Resource,
+    raw: &RawValue,
+    owners: &Owners,
+    origin: Origin,
+    part: &mut Inventory,
+) {
+    if FOLDABLE.contains(&resource.kind)
+        && let Some(stub) = stub_if_folded(resource, raw.get(), owners, &origin)
+    {
+        part.workloads.push(stub);
+        return;
+    }
+    // The page was parsed as JSON already, so the item is valid JSON.
+    let mut value: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+    if let Value::Object(obj) = &mut value {
+        obj.entry("kind")
+            .or_insert_with(|| Value::String(resource.kind.to_owned()));
+        obj.entry("apiVersion")
+            .or_insert_with(|| Value::String(resource.api_version()));
+        // Server-side apply bookkeeping: large and says nothing about security.
+        if let Some(Value::Object(meta)) = obj.get_mut("metadata") {
+            meta.remove("managedFields");
+        }
+    }
+    manifests::load_value(value, &origin, part);
+}
+
+#[derive(Deserialize)]
+struct Probe {
+    #[serde(default)]
+    metadata: ProbeMeta,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct ProbeMeta {
+    name: Option<String>,
+    namespace: Option<String>,
+    uid: Option<String>,
+    #[serde(default)]
+    owner_references: Vec<Value>,
+}
+
+fn stub(key: WorkloadKey, api_version: String, raw: Value, origin: Origin) -> Workload {
+    Workload {
+        key,
+        api_version,
+        labels: Default::default(),
+        annotations: Default::default(),
+        replicas: None,
+        schedule: None,
+        template: PodTemplate::default(),
+        folded: Vec::new(),
+        origin,
+        raw,
+    }
+}
+
+/// A stub of the object when `finish` would fold it under one of `owners`;
+/// `finish` itself decides, on the object and the owners it names.
+fn stub_if_folded(
+    resource: &Resource,
+    text: &str,
+    owners: &Owners,
+    origin: &Origin,
+) -> Option<Workload> {
+    let meta = serde_json::from_str::<Probe>(text).ok()?.metadata;
+    if meta.owner_references.is_empty() {
+        return None;
+    }
+    let name = meta.name.filter(|n| !n.is_empty())?;
+    let namespace = meta
+        .namespace
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "default".to_owned());
+    let mut trial = Inventory::default();
+    for r in &meta.owner_references {
+        let (Some(kind), Some(owner)) = (r["kind"].as_str(), r["name"].as_str()) else {
+            continue;
+        };
+        let key = WorkloadKey::new(namespace.as_str(), kind, owner);
+        if let Some(uid) = owners.get(&key) {
+            let raw = json!({ "metadata": { "uid": uid } });
+            trial
+                .workloads
+                .push(stub(key, String::new(), raw, Origin::default()));
+        }
+    }
+    if trial.workloads.is_empty() {
+        return None;
+    }
+    let key = WorkloadKey::new(namespace.as_str(), resource.kind, name.as_str());
+    let raw = json!({ "metadata": {
+        "name": name,
+        "namespace": namespace,
+        "uid": meta.uid,
+        "ownerReferences": meta.owner_references,
+    } });
+    let child = stub(key, resource.api_version(), raw, origin.clone());
+    trial.workloads.push(child.clone());
+    manifests::finish(&mut trial);
+    let folded = !trial.workloads.iter().any(|w| w.key == child.key);
+    folded.then_some(child)
 }
 
 #[derive(Deserialize, Default)]
@@ -759,12 +891,60 @@ mod tests {
 
     #[test]
     fn list_pages_need_items() {
-        let page: ListPage =
-            serde_json::from_str(r#"{"kind":"PodList","metadata":{"continue":"x"},"items":null}"#)
-                .expect("null items");
-        assert!(page.items.is_empty());
-        assert_eq!(page.metadata.continue_token.as_deref(), Some("x"));
-        assert!(serde_json::from_str::<ListPage>(r#"{"kind":"Status"}"#).is_err());
+        let at = At {
+            resource: &RESOURCES[8],
+            page: 1,
+            answered: true,
+        };
+        let (items, next) = parse_page(
+            r#"{"kind":"PodList","metadata":{"continue":"x"},"items":null}"#,
+            &at,
+        )
+        .expect("null items");
+        assert!(items.is_empty());
+        assert_eq!(next.as_deref(), Some("x"));
+        let (items, next) =
+            parse_page(r#"{"kind":"PodList","items":[{"a":1},{"b":2}]}"#, &at).expect("items");
+        assert_eq!(items.len(), 2);
+        assert_eq!(next, None);
+        let err = parse_page(r#"{"kind":"Status"}"#, &at).expect_err("not a list");
+        assert!(err.to_string().contains("it has no items"), "{err}");
+    }
+
+    fn owned(kind: &str, name: &str, owner_kind: &str, owner: &str, uid: &str) -> String {
+        json!({ "metadata": { "name": name, "namespace": "shop", "uid": format!("{name}-uid"),
+            "ownerReferences": [{ "kind": owner_kind, "name": owner, "uid": uid, "controller": true }] },
+            "spec": { "containers": [{ "name": kind }] } })
+        .to_string()
+    }
+
+    #[test]
+    fn only_objects_that_will_fold_become_stubs() {
+        let mut owners = Owners::new();
+        owners.insert(
+            WorkloadKey::new("shop", "ReplicaSet", "web-1"),
+            Some("rs-uid".into()),
+        );
+        owners.insert(WorkloadKey::new("shop", "Deployment", "web"), None);
+        let pods = &RESOURCES[8];
+        let origin = Origin::default();
+        let fold = |text: &str| stub_if_folded(pods, text, &owners, &origin);
+        let stub = fold(&owned("Pod", "web-1-a", "ReplicaSet", "web-1", "rs-uid")).expect("folds");
+        assert_eq!(stub.key.to_string(), "shop/Pod/web-1-a");
+        // Another uid: another ReplicaSet of the same name, not this one.
+        assert!(fold(&owned("Pod", "web-1-b", "ReplicaSet", "web-1", "other")).is_none());
+        // An owner not listed (or not one that folds pods) keeps the pod whole.
+        assert!(fold(&owned("Pod", "x", "ReplicaSet", "web-2", "u")).is_none());
+        assert!(fold(&owned("Pod", "y", "Deployment", "web", "u")).is_none());
+        assert!(fold(r#"{"metadata":{"name":"bare","namespace":"shop"}}"#).is_none());
+        let rs = stub_if_folded(
+            &RESOURCES[2],
+            &owned("ReplicaSet", "web-1", "Deployment", "web", "d-uid"),
+            &owners,
+            &origin,
+        )
+        .expect("a ReplicaSet folds under its Deployment");
+        assert_eq!(rs.raw["metadata"]["uid"], "web-1-uid");
     }
 
     #[test]
