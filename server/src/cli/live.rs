@@ -249,10 +249,18 @@ impl LiveCluster {
                     error = %e,
                     "snapshot of the cluster failed; nothing was stored"
                 );
+                let message = match &e {
+                    // What the cluster said is for the user; database internals
+                    // stay in the log.
+                    SnapshotError::Cluster(c) => c.to_string(),
+                    SnapshotError::Store(_) => {
+                        "the snapshot could not be written to the database (the server log has the details)".to_owned()
+                    }
+                };
                 Outcome::Failed {
                     finished_at,
                     kind: e.kind().to_owned(),
-                    message: e.to_string(),
+                    message,
                 }
             }
         };
