@@ -1,5 +1,6 @@
 //! SQLite access: the schema lives in `migrations/`; every function takes `&SqlitePool`.
 
+pub mod diff;
 pub mod namespaces;
 pub mod snapshots;
 pub mod workloads;

@@ -1,6 +1,7 @@
 //! The one integration-test binary; each area is a module.
 
 mod check;
+mod cluster;
 mod common;
 mod conformance;
 mod corpus;
