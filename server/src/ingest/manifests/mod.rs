@@ -164,6 +164,7 @@ pub fn load_value(value: Value, origin: &Origin, inv: &mut Inventory) {
     let mut reader = Reader {
         file: &origin.file,
         by_name: None,
+        syntax: Syntax::Json,
         inv,
     };
     reader.value(value, origin.document, origin.line, None, Source::Unknown);
