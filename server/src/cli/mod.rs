@@ -191,20 +191,22 @@ fn clear_progress() {
     }
 }
 
-fn print_summary(id: i64, inv: &Inventory) {
+/// Prints what the stored snapshot holds (namespaces include those only
+/// referenced by objects, as the dashboard counts them).
+async fn print_summary(pool: &sqlx::SqlitePool, id: i64, inv: &Inventory) -> anyhow::Result<()> {
+    let Some(s) = store::snapshots::get(pool, id).await? else {
+        anyhow::bail!("snapshot {id} was written but cannot be read back");
+    };
+    let unreadable = match inv.errors.len() {
+        0 => String::new(),
+        1 => "; 1 object could not be read".to_owned(),
+        n => format!("; {n} objects could not be read"),
+    };
     println!(
-        "snapshot {id}: {} namespaces, {} workloads, {} containers, {} services, {} network policies{}",
-        inv.namespaces.len(),
-        inv.workloads.len(),
-        live::container_count(inv),
-        inv.services.len(),
-        inv.network_policies.len(),
-        if inv.errors.is_empty() {
-            String::new()
-        } else {
-            format!("; {} objects could not be read", inv.errors.len())
-        }
+        "snapshot {id}: {} namespaces, {} workloads, {} containers, {} services, {} network policies{unreadable}",
+        s.namespaces, s.workloads, s.containers, s.services, s.network_policies,
     );
+    Ok(())
 }
 
 /// The tightest Pod Security level (latest) a workload's pod template satisfies.
@@ -242,7 +244,7 @@ pub async fn snapshot_manifests(
     if objects == 0 {
         let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
         anyhow::bail!(
-            "no Kubernetes objects could be read from {} ({} documents had errors); the database was not changed",
+            "no Kubernetes objects could be read from {} ({} unreadable); the database was not changed",
             shown.join(", "),
             inv.errors.len()
         );
@@ -373,7 +375,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         )
                     })?;
                 print_load_errors(&inv);
-                print_summary(id, &inv);
+                print_summary(&pool, id, &inv).await?;
                 return Ok(ExitCode::SUCCESS);
             }
             let pool = store::open(&db)
@@ -381,7 +383,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", db.display()))?;
             let name = cluster.as_deref().unwrap_or("manifests");
             let (id, inv) = snapshot_manifests(&pool, &manifests, name).await?;
-            print_summary(id, &inv);
+            print_summary(&pool, id, &inv).await?;
             Ok(ExitCode::SUCCESS)
         }
     }
