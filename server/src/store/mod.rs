@@ -1,6 +1,7 @@
 //! SQLite access: the schema lives in `migrations/`; every function takes `&SqlitePool`.
 
 pub mod namespaces;
+pub mod profiles;
 pub mod snapshots;
 pub mod workloads;
 
