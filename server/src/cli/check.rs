@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::model::{Inventory, LoadError, Workload};
+use crate::policy::fixes;
 use crate::policy::profiles::{self, Origin, Profile, ProfileRef, Verdict};
 use crate::policy::psp::{self, PatchOp};
 
@@ -61,6 +62,18 @@ pub struct ViolationOut {
     /// The PodSecurityPolicy that reported it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
+    /// With `--fix`: the smallest verified change that clears it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<FixOut>,
+}
+
+/// A fix in the output: words, the strategic merge patch of the object as
+/// YAML, and the same patch as JSON.
+#[derive(Debug, Clone, Serialize)]
+pub struct FixOut {
+    pub summary: String,
+    pub yaml: String,
+    pub patch: Value,
 }
 
 /// Everything `check` found.
@@ -100,12 +113,13 @@ impl Report {
     }
 }
 
-/// Evaluates every workload of `inv` under `profile`.
-pub fn evaluate(profile: &Profile, inv: &Inventory) -> Report {
+/// Evaluates every workload of `inv` under `profile`, with a verified fix for
+/// each violation when `fixes` is set.
+pub fn evaluate(profile: &Profile, inv: &Inventory, fixes: bool) -> Report {
     let results = inv
         .workloads
         .iter()
-        .map(|w| evaluate_one(profile, w))
+        .map(|w| evaluate_one(profile, w, fixes))
         .collect();
     Report {
         profile: profile.name.clone(),
@@ -117,9 +131,14 @@ pub fn evaluate(profile: &Profile, inv: &Inventory) -> Report {
     }
 }
 
-fn evaluate_one(profile: &Profile, w: &Workload) -> CheckResult {
+fn evaluate_one(profile: &Profile, w: &Workload, with_fixes: bool) -> CheckResult {
     let verdict: Verdict = profiles::evaluate(profile, &w.template);
     let prefix = crate::model::template_pointer(&w.key.kind);
+    let found = if with_fixes {
+        fixes::suggest(profile, &w.template, &verdict)
+    } else {
+        vec![None; verdict.violations.len()]
+    };
     CheckResult {
         source: format!("{}:{}", w.origin.file, w.origin.line),
         file: w.origin.file.clone(),
@@ -133,13 +152,19 @@ fn evaluate_one(profile: &Profile, w: &Workload) -> CheckResult {
         violations: verdict
             .violations
             .iter()
-            .map(|v| ViolationOut {
+            .zip(found)
+            .map(|(v, fix)| ViolationOut {
                 check: v.check.clone(),
                 reason: v.reason.clone(),
                 detail: v.detail.clone(),
                 containers: v.containers.clone(),
                 field: v.field.clone(),
                 policy: v.policy.clone(),
+                fix: fix.map(|f| FixOut {
+                    yaml: f.yaml(&w.key.kind),
+                    patch: f.patch_for(&w.key.kind),
+                    summary: f.summary,
+                }),
             })
             .collect(),
         patch: verdict.patch.iter().map(|op| op.under(&prefix)).collect(),
@@ -160,6 +185,13 @@ pub fn render_text(r: &Report) -> String {
                 "{}: {} {}/{}: {}\n",
                 res.source, res.kind, res.namespace, res.name, res.message
             ));
+            for v in &res.violations {
+                let Some(fix) = &v.fix else { continue };
+                out.push_str(&format!("  fix for {}: {}\n", v.check, fix.summary));
+                for line in fix.yaml.lines() {
+                    out.push_str(&format!("    {line}\n"));
+                }
+            }
         } else if res.changes_settings {
             let by = res
                 .policy
@@ -288,7 +320,7 @@ pub fn render_sarif(r: &Report) -> Value {
                     res.kind, res.namespace, res.name
                 ),
             };
-            results.push(json!({
+            let mut result = json!({
                 "ruleId": v.check,
                 "level": "error",
                 "message": { "text": message },
@@ -302,7 +334,12 @@ pub fn render_sarif(r: &Report) -> Value {
                         "kind": "object",
                     }],
                 }],
-            }));
+            });
+            if let Some(fix) = &v.fix {
+                result["properties"] =
+                    json!({ "fix": { "summary": fix.summary, "yaml": fix.yaml } });
+            }
+            results.push(result);
         }
     }
     let notifications: Vec<Value> = r
@@ -350,6 +387,8 @@ pub struct CheckOptions {
     pub psp: Option<PathBuf>,
     /// `--profiles-db FILE`: where custom profiles are looked up.
     pub profiles_db: Option<PathBuf>,
+    /// `--fix`: a verified fix for each violation.
+    pub fix: bool,
     pub format: Format,
     pub paths: Vec<PathBuf>,
 }
@@ -416,7 +455,7 @@ pub async fn run(opts: CheckOptions) -> ExitCode {
         }
     };
     let inv = crate::ingest::manifests::load_paths(&opts.paths);
-    let report = evaluate(&profile, &inv);
+    let report = evaluate(&profile, &inv, opts.fix);
     let out = match opts.format {
         Format::Text => render_text(&report),
         Format::Json => pretty(&render_json(&report)),

@@ -66,6 +66,10 @@ pub enum Command {
         /// Portcullis database to read custom profiles from (opened read-only).
         #[arg(long, value_name = "FILE")]
         profiles_db: Option<PathBuf>,
+        /// Suggest, for each violation, the smallest change that fixes it
+        /// (verified by evaluating again), as a strategic merge patch.
+        #[arg(long)]
+        fix: bool,
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: check::Format,
@@ -151,12 +155,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             profile,
             psp,
             profiles_db,
+            fix,
             format,
             paths,
         } => Ok(check::run(check::CheckOptions {
             profile,
             psp,
             profiles_db,
+            fix,
             format,
             paths,
         })

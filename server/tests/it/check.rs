@@ -522,3 +522,63 @@ async fn custom_profiles_come_from_the_database() {
         "check must not create a database"
     );
 }
+
+#[test]
+fn fix_suggests_verified_patches() {
+    use portcullis::policy::{fixes, profiles};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "bad.yaml", VIOLATING);
+    // Without --fix the output has no fixes (PSS output is unchanged).
+    let (_, out, _) = check(dir.path(), &["--format", "json", "bad.yaml"]);
+    assert!(!out.contains("\"fix\""), "{out}");
+
+    let (code, out, _) = check(dir.path(), &["--fix", "--format", "json", "bad.yaml"]);
+    assert_eq!(code, 1);
+    let v: Value = serde_json::from_str(&out).expect("json");
+    let violations = v["results"][0]["violations"]
+        .as_array()
+        .expect("violations");
+    assert!(violations.len() >= 4, "{violations:?}");
+
+    let inv = crate::support::inventory(&[("bad.yaml", VIOLATING)]);
+    let template = &inv.workloads[0].template;
+    let profile = profiles::Profile::preset("restricted").expect("preset");
+    let before = profiles::evaluate(&profile, template);
+    for x in violations {
+        let fix = &x["fix"];
+        assert!(
+            fix["summary"].as_str().is_some_and(|s| !s.is_empty()),
+            "{x}"
+        );
+        let yaml = fix["yaml"].as_str().expect("yaml");
+        assert!(
+            yaml.starts_with("spec:\n  template:\n    spec:\n"),
+            "{yaml}"
+        );
+        // The object-level patch, moved back to the pod template, clears the check.
+        let pod_patch = &fix["patch"]["spec"]["template"];
+        let fixed = fixes::apply(template, pod_patch).expect("applies");
+        let after = profiles::evaluate(&profile, &fixed);
+        assert!(
+            after.violations.iter().all(|a| a.check != x["check"]),
+            "{} still fails after {yaml}",
+            x["check"]
+        );
+        assert!(after.violations.len() < before.violations.len());
+    }
+
+    let (_, out, _) = check(dir.path(), &["--fix", "bad.yaml"]);
+    assert!(
+        out.contains("  fix for privileged: Set privileged: false in container \"app\"\n    spec:\n      template:\n"),
+        "{out}"
+    );
+    let (_, out, _) = check(dir.path(), &["--fix", "--format", "sarif", "bad.yaml"]);
+    let v: Value = serde_json::from_str(&out).expect("sarif");
+    assert!(
+        v["runs"][0]["results"][0]["properties"]["fix"]["yaml"]
+            .as_str()
+            .is_some(),
+        "{v}"
+    );
+}

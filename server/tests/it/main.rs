@@ -4,6 +4,7 @@ mod check;
 mod common;
 mod conformance;
 mod corpus;
+mod profiles;
 mod psp;
 mod seed;
 mod store;

@@ -594,4 +594,4 @@ pub fn recommend_for_all<'a>(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
