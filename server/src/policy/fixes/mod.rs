@@ -850,8 +850,9 @@ fn remove_volumes(spec: &PodSpec, names: &[&str]) -> Candidate {
     };
     let mut summary = format!("Remove {what}");
     if !mounted_in.is_empty() {
+        let its = if names.len() == 1 { "its" } else { "their" };
         summary.push_str(&format!(
-            " and its mounts in {}",
+            " and {its} mounts in {}",
             in_containers(&mounted_in)
         ));
     }

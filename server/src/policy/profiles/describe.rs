@@ -159,7 +159,7 @@ fn group_words(rule_name: &str, r: &[IdRange], what: &str) -> (String, bool) {
             true,
         ),
         "MayRunAs" => (format!("{what}, when set, in {}", ranges(r)), true),
-        _ => (format!("{what}: any"), false),
+        _ => ("any".to_owned(), false),
     }
 }
 
