@@ -644,7 +644,7 @@ async fn new_form(
         ),
     };
     Ok(ProfileFormPage {
-        nav: Nav::new("profiles", &None),
+        nav: form_nav(&state.pool).await?,
         form: FormView {
             heading,
             action: "/profiles".into(),
@@ -664,7 +664,7 @@ async fn edit_form(
         return Err(preset_is_read_only(&name));
     };
     Ok(ProfileFormPage {
-        nav: Nav::new("profiles", &None),
+        nav: form_nav(&state.pool).await?,
         form: FormView {
             heading: format!("Edit {name}"),
             action: entry.url(),
@@ -673,6 +673,11 @@ async fn edit_form(
             back: entry.url(),
         },
     })
+}
+
+/// The navigation bar of the form pages (they show the latest snapshot).
+async fn form_nav(pool: &sqlx::SqlitePool) -> Result<Nav, AppError> {
+    Ok(Nav::new("profiles", &chosen_snapshot(pool, None).await?))
 }
 
 fn preset_is_read_only(name: &str) -> AppError {
@@ -721,16 +726,19 @@ fn parse_fields(f: &ProfileFields) -> Result<CustomProfile, Vec<String>> {
 }
 
 /// Answers a form with errors: the partial for htmx, the page with 422 otherwise.
-fn form_errors(hx: bool, form: FormView) -> Response {
+async fn form_errors(
+    pool: &sqlx::SqlitePool,
+    hx: bool,
+    form: FormView,
+) -> Result<Response, AppError> {
     if hx {
-        ProfileFormPartial { form }.into_response()
-    } else {
-        let page = ProfileFormPage {
-            nav: Nav::new("profiles", &None),
-            form,
-        };
-        (StatusCode::UNPROCESSABLE_ENTITY, page).into_response()
+        return Ok(ProfileFormPartial { form }.into_response());
     }
+    let page = ProfileFormPage {
+        nav: form_nav(pool).await?,
+        form,
+    };
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }
 
 /// POST /profiles: create (also what "Copy" submits).
@@ -748,7 +756,7 @@ async fn create(
     };
     let custom = match parse_fields(&f) {
         Ok(c) => c,
-        Err(errors) => return Ok(form_errors(hx, form(errors))),
+        Err(errors) => return form_errors(&state.pool, hx, form(errors)).await,
     };
     match store::profiles::insert(
         &state.pool,
@@ -759,13 +767,13 @@ async fn create(
     .await
     {
         Ok(()) => Ok(redirect(hx, &profile_url(&custom.name))),
-        Err(e) if store::profiles::is_name_taken(&e) => Ok(form_errors(
-            hx,
-            form(vec![format!(
+        Err(e) if store::profiles::is_name_taken(&e) => {
+            let taken = format!(
                 "Name: a profile named {:?} already exists; choose another name.",
                 custom.name
-            )]),
-        )),
+            );
+            form_errors(&state.pool, hx, form(vec![taken])).await
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -790,20 +798,20 @@ async fn update(
     };
     let custom = match parse_fields(&f) {
         Ok(c) => c,
-        Err(errors) => return Ok(form_errors(hx, form(errors))),
+        Err(errors) => return form_errors(&state.pool, hx, form(errors)).await,
     };
     match store::profiles::update(&state.pool, &name, &custom, crate::now_ms()).await {
         Ok(true) => Ok(redirect(hx, &profile_url(&custom.name))),
         Ok(false) => Err(AppError::NotFound(format!(
             "The profile {name:?} was deleted meanwhile."
         ))),
-        Err(e) if store::profiles::is_name_taken(&e) => Ok(form_errors(
-            hx,
-            form(vec![format!(
+        Err(e) if store::profiles::is_name_taken(&e) => {
+            let taken = format!(
                 "Name: a profile named {:?} already exists; choose another name.",
                 custom.name
-            )]),
-        )),
+            );
+            form_errors(&state.pool, hx, form(vec![taken])).await
+        }
         Err(e) => Err(e.into()),
     }
 }
