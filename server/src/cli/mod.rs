@@ -74,10 +74,22 @@ pub enum Command {
     /// Evaluate manifests against a profile, for CI. Exit 0 when all are
     /// allowed, 1 when any is denied, 2 on bad input or usage.
     Check {
-        /// Pod Security Standards level, optionally with a version:
-        /// `restricted`, `baseline:v1.30`, `restricted:latest`.
-        #[arg(long, default_value = "restricted:latest")]
+        /// A Pod Security Standards level, optionally with a version
+        /// (`restricted`, `baseline:v1.30`, `restricted:latest`), a preset
+        /// (`strict`, `node-agent`) or a custom profile (with --profiles-db).
+        #[arg(long, default_value = "restricted:latest", conflicts_with = "psp")]
         profile: String,
+        /// Check with the PodSecurityPolicies in FILE instead (one, several or a
+        /// List), with PSP's own rules, policy selection and defaults.
+        #[arg(long, value_name = "FILE")]
+        psp: Option<PathBuf>,
+        /// Portcullis database to read custom profiles from (opened read-only).
+        #[arg(long, value_name = "FILE")]
+        profiles_db: Option<PathBuf>,
+        /// Suggest, for each violation, the smallest change that fixes it
+        /// (verified by evaluating again), as a strategic merge patch.
+        #[arg(long)]
+        fix: bool,
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: check::Format,
@@ -283,9 +295,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check {
             profile,
+            psp,
+            profiles_db,
+            fix,
             format,
             paths,
-        } => Ok(check::run(&profile, format, &paths)),
+        } => Ok(check::run(check::CheckOptions {
+            profile,
+            psp,
+            profiles_db,
+            fix,
+            format,
+            paths,
+        })
+        .await),
         Command::Serve {
             listen,
             db,

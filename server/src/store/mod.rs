@@ -2,6 +2,7 @@
 
 pub mod diff;
 pub mod namespaces;
+pub mod profiles;
 pub mod snapshots;
 pub mod workloads;
 

@@ -5,6 +5,7 @@ mod cluster;
 mod common;
 mod conformance;
 mod corpus;
+mod profiles;
 mod psp;
 mod seed;
 mod store;
