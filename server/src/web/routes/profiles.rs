@@ -887,7 +887,7 @@ impl VerdictView {
         match (self.allowed, self.satisfied) {
             (true, true) => "✓ allowed",
             (true, false) => "⚠ allowed after changes",
-            (false, _) => "⛔ rejected",
+            (false, _) => "✗ rejected",
         }
     }
     pub fn status_class(&self) -> &'static str {
