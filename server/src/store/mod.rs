@@ -1,5 +1,6 @@
 //! SQLite access: the schema lives in `migrations/`; every function takes `&SqlitePool`.
 
+pub mod inventory;
 pub mod namespaces;
 pub mod snapshots;
 pub mod workloads;

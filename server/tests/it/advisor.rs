@@ -1,0 +1,357 @@
+//! The policy advisor: the graph of the seed (checked against the connection
+//! table of seed/README.md), of the real apps in ../shared/corpus/apps, the
+//! what-if engine, and the JSON API.
+
+use std::collections::BTreeSet;
+
+use portcullis::advisor::graph::EdgeJson;
+use portcullis::advisor::{Advisor, EXTERNAL, GraphJson};
+
+use crate::common::shared_dir;
+
+const SEED_README: &str = include_str!("../../../seed/README.md");
+
+/// One row of the seed README's connection table.
+#[derive(Debug)]
+struct Row {
+    from: String,
+    to: String,
+    port: i32,
+    evidence: String,
+    allowed: bool,
+    policy: Option<String>,
+}
+
+fn unquote(s: &str) -> String {
+    s.trim().trim_matches('`').to_owned()
+}
+
+fn seed_rows() -> Vec<Row> {
+    let table = SEED_README
+        .split("## Connections (for the graph)")
+        .nth(1)
+        .expect("README has the connection table");
+    let mut rows = Vec::new();
+    for line in table.lines() {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        // | from | to | pod port | via | evidence | NetworkPolicy |
+        if cells.len() != 8 || !cells[1].starts_with('`') {
+            continue;
+        }
+        let verdict = cells[6];
+        let policy = verdict.split('`').nth(1).map(str::to_owned);
+        rows.push(Row {
+            from: unquote(cells[1]),
+            to: unquote(cells[2]),
+            port: cells[3].parse().expect("port"),
+            evidence: unquote(cells[5]),
+            allowed: !verdict.contains("DENIED"),
+            policy,
+        });
+    }
+    rows
+}
+
+fn seed_graph() -> (Advisor, GraphJson) {
+    let inv = portcullis::ingest::seed::load();
+    assert!(inv.errors.is_empty(), "{:?}", inv.errors);
+    let advisor = Advisor::new(inv);
+    let json = advisor.graph_json();
+    (advisor, json)
+}
+
+fn find<'a>(g: &'a GraphJson, from: &str, to: &str, port: i32) -> Option<&'a EdgeJson> {
+    g.edges
+        .iter()
+        .find(|e| e.from == from && e.to == to && e.port == port)
+}
+
+#[test]
+fn seed_has_every_connection_of_the_readme_with_its_verdict() {
+    let rows = seed_rows();
+    assert_eq!(rows.len(), 56, "the README lists 56 connections");
+    let (_, g) = seed_graph();
+    let mut problems = Vec::new();
+    for r in &rows {
+        let Some(e) = find(&g, &r.from, &r.to, r.port) else {
+            problems.push(format!("missing {} -> {}:{}", r.from, r.to, r.port));
+            continue;
+        };
+        if !e.evidence.contains(&r.evidence) {
+            problems.push(format!(
+                "{} -> {}:{}: evidence {:?} lacks {:?}",
+                r.from, r.to, r.port, e.evidence, r.evidence
+            ));
+        }
+        if e.allowed != r.allowed || e.policy != r.policy {
+            problems.push(format!(
+                "{} -> {}:{}: verdict {} by {:?}, README says {} by {:?}",
+                r.from, r.to, r.port, e.allowed, e.policy, r.allowed, r.policy
+            ));
+        }
+        assert_eq!(e.protocol, "TCP");
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn seed_has_no_connection_the_readme_does_not_explain() {
+    let rows = seed_rows();
+    let (_, g) = seed_graph();
+    let listed: BTreeSet<(String, String, i32)> = rows
+        .iter()
+        .map(|r| (r.from.clone(), r.to.clone(), r.port))
+        .collect();
+    let mut unexplained = Vec::new();
+    for e in &g.edges {
+        if listed.contains(&(e.from.clone(), e.to.clone(), e.port)) {
+            continue;
+        }
+        // "Also present but not in the table": the LoadBalancer, host ports,
+        // Prometheus scrapes and peers the policies declare, card-vault's wait
+        // for the ledger.
+        let explained = e.from == EXTERNAL
+            || e.evidence
+                .iter()
+                .all(|ev| ev.starts_with("declared in networkPolicy"))
+            || e.evidence
+                .iter()
+                .any(|ev| ev.contains("nc -z ledger.payments-secure.svc 5432"));
+        if !explained {
+            unexplained.push(format!(
+                "{} -> {}:{} {:?}",
+                e.from, e.to, e.port, e.evidence
+            ));
+        }
+    }
+    assert!(unexplained.is_empty(), "{}", unexplained.join("\n"));
+    let denied: Vec<_> = g.edges.iter().filter(|e| !e.allowed).collect();
+    assert_eq!(denied.len(), 1, "{denied:?}");
+    assert_eq!(
+        (
+            denied[0].from.as_str(),
+            denied[0].to.as_str(),
+            denied[0].port
+        ),
+        (
+            "shop/Deployment/shipping",
+            "shop/StatefulSet/orders-queue",
+            5672
+        )
+    );
+}
+
+#[test]
+fn seed_traffic_from_outside() {
+    let (_, g) = seed_graph();
+    let e = find(&g, EXTERNAL, "shop/Deployment/storefront", 8080).expect("LoadBalancer edge");
+    assert_eq!(
+        e.evidence,
+        [
+            "service shop/storefront (LoadBalancer) port 80",
+            "service shop/storefront (LoadBalancer) port 443"
+        ]
+    );
+    assert!(e.allowed);
+    assert_eq!(e.policy.as_deref(), Some("shop/storefront-ingress"));
+    let node = g
+        .nodes
+        .iter()
+        .find(|n| n.id == EXTERNAL)
+        .expect("external node");
+    assert_eq!(node.namespace, None);
+    // The store tills reach pos-gateway on the node's port.
+    assert!(find(&g, EXTERNAL, "legacy/Deployment/pos-gateway", 8443).is_some());
+}
+
+#[test]
+fn seed_values_that_are_not_services_make_no_edges() {
+    let (_, g) = seed_graph();
+    for e in &g.edges {
+        for ev in &e.evidence {
+            for not in [
+                "s3://",
+                "api.stripe.com",
+                "smtp.sendgrid.net",
+                "RABBITMQ_NODENAME",
+                "K8S_SERVICE_NAME",
+            ] {
+                assert!(!ev.contains(not), "{} -> {}: {ev}", e.from, e.to);
+            }
+        }
+    }
+    let card_vault = find(
+        &g,
+        "payments-secure/Deployment/card-vault",
+        "payments-secure/StatefulSet/ledger",
+        5432,
+    )
+    .expect("card-vault -> ledger");
+    assert!(
+        card_vault
+            .evidence
+            .iter()
+            .any(|e| e.starts_with("command until nc -z ledger.payments-secure.svc 5432")),
+        "{:?}",
+        card_vault.evidence
+    );
+}
+
+fn corpus(files: &[&str]) -> Option<GraphJson> {
+    let dir = shared_dir("corpus/apps")?;
+    let paths: Vec<_> = files.iter().map(|f| dir.join(f)).collect();
+    let inv = portcullis::ingest::manifests::load_paths(&paths);
+    assert!(inv.errors.is_empty(), "{:?}", inv.errors);
+    Some(Advisor::new(inv).graph_json())
+}
+
+fn assert_edges(g: &GraphJson, want: &[(&str, &str, i32)]) {
+    let missing: Vec<_> = want
+        .iter()
+        .filter(|(f, t, p)| find(g, f, t, *p).is_none())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "missing {missing:?}\nhave {:#?}",
+        g.edges
+            .iter()
+            .map(|e| format!("{} -> {}:{}", e.from, e.to, e.port))
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn online_boutique_connections() {
+    let Some(g) = corpus(&[
+        "online-boutique/kubernetes-manifests.yaml",
+        "online-boutique/network-policies",
+    ]) else {
+        return;
+    };
+    let d = |n: &str| format!("default/Deployment/{n}");
+    let want: Vec<(String, String, i32)> = [
+        ("frontend", "cartservice", 7070),
+        ("frontend", "productcatalogservice", 3550),
+        ("frontend", "currencyservice", 7000),
+        ("frontend", "recommendationservice", 8080),
+        ("frontend", "shippingservice", 50051),
+        ("frontend", "checkoutservice", 5050),
+        ("frontend", "adservice", 9555),
+        ("checkoutservice", "paymentservice", 50051),
+        ("checkoutservice", "emailservice", 8080),
+        ("checkoutservice", "cartservice", 7070),
+        ("cartservice", "redis-cart", 6379),
+        ("recommendationservice", "productcatalogservice", 3550),
+        ("loadgenerator", "frontend", 8080),
+    ]
+    .iter()
+    .map(|(f, t, p)| (d(f), d(t), *p))
+    .collect();
+    let want: Vec<(&str, &str, i32)> = want
+        .iter()
+        .map(|(f, t, p)| (f.as_str(), t.as_str(), *p))
+        .collect();
+    assert_edges(&g, &want);
+    assert!(find(&g, EXTERNAL, "default/Deployment/frontend", 8080).is_some());
+    // Every real connection is allowed by the app's own policies.
+    let denied: Vec<_> = g.edges.iter().filter(|e| !e.allowed).collect();
+    assert!(denied.is_empty(), "{denied:#?}");
+    let e = find(&g, &d("frontend"), &d("cartservice"), 7070).expect("edge");
+    assert!(
+        e.evidence
+            .contains(&"env CART_SERVICE_ADDR=cartservice:7070".to_owned())
+    );
+    assert_eq!(e.policy.as_deref(), Some("default/cartservice"));
+}
+
+#[test]
+fn sock_shop_connections_from_its_policies() {
+    let Some(g) = corpus(&[
+        "sock-shop/complete-demo.yaml",
+        "sock-shop/network-policies",
+        "sock-shop/loadtest-dep.yaml",
+    ]) else {
+        return;
+    };
+    let d = |n: &str| format!("sock-shop/Deployment/{n}");
+    let want: Vec<(String, String, i32)> = [
+        ("front-end", "catalogue", 80),
+        ("front-end", "orders", 80),
+        ("front-end", "user", 80),
+        ("orders", "payment", 80),
+        ("orders", "shipping", 80),
+        ("orders", "orders-db", 27017),
+        ("catalogue", "catalogue-db", 3306),
+        ("user", "user-db", 27017),
+        ("shipping", "rabbitmq", 5672),
+        ("queue-master", "rabbitmq", 5672),
+    ]
+    .iter()
+    .map(|(f, t, p)| (d(f), d(t), *p))
+    .collect();
+    let mut want: Vec<(&str, &str, i32)> = want
+        .iter()
+        .map(|(f, t, p)| (f.as_str(), t.as_str(), *p))
+        .collect();
+    want.push((
+        "loadtest/Deployment/load-test",
+        "sock-shop/Deployment/front-end",
+        8079,
+    ));
+    assert_edges(&g, &want);
+    let user_db = find(&g, &d("user"), &d("user-db"), 27017).expect("edge");
+    assert!(
+        user_db
+            .evidence
+            .contains(&"env mongo=user-db:27017".to_owned()),
+        "{:?}",
+        user_db.evidence
+    );
+    assert!(
+        find(&g, EXTERNAL, &d("front-end"), 8079).is_some(),
+        "NodePort"
+    );
+    // Sock Shop's cart policies select `name: cart`, but the pods are labelled
+    // `name: carts`: they select nothing, so they declare nothing either.
+    assert!(find(&g, &d("front-end"), &d("carts"), 80).is_none());
+    assert!(find(&g, &d("carts"), &d("carts-db"), 27017).is_none());
+}
+
+#[test]
+fn bookinfo_database_connections() {
+    let Some(g) = corpus(&[
+        "bookinfo/bookinfo.yaml",
+        "bookinfo/bookinfo-db.yaml",
+        "bookinfo/bookinfo-mysql.yaml",
+        "bookinfo/bookinfo-ratings-v2.yaml",
+        "bookinfo/bookinfo-ratings-v2-mysql.yaml",
+    ]) else {
+        return;
+    };
+    let nodes: Vec<&str> = g.nodes.iter().map(|n| n.id.as_str()).collect();
+    let ratings_mongo = nodes
+        .iter()
+        .find(|n| n.ends_with("/ratings-v2"))
+        .expect("ratings-v2");
+    let ratings_mysql = nodes
+        .iter()
+        .find(|n| n.ends_with("/ratings-v2-mysql"))
+        .expect("ratings-v2-mysql");
+    let mongodb = nodes
+        .iter()
+        .find(|n| n.contains("/mongodb"))
+        .expect("mongodb");
+    let mysqldb = nodes
+        .iter()
+        .find(|n| n.contains("/mysqldb"))
+        .expect("mysqldb");
+    assert_edges(
+        &g,
+        &[
+            (ratings_mongo, mongodb, 27017),
+            (ratings_mysql, mysqldb, 3306),
+        ],
+    );
+    let e = find(&g, ratings_mysql, mysqldb, 3306).expect("edge");
+    assert_eq!(e.evidence, ["env MYSQL_DB_HOST=mysqldb"]);
+}
