@@ -16,6 +16,9 @@ pub enum AppError {
     Db(#[from] sqlx::Error),
     #[error("template error: {0}")]
     Render(#[from] askama::Error),
+    /// Any other failure on the server (the text goes to the log only).
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl AppError {
@@ -23,7 +26,9 @@ impl AppError {
         match self {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            AppError::Db(_) | AppError::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::Db(_) | AppError::Render(_) | AppError::Internal(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 
@@ -31,7 +36,7 @@ impl AppError {
     fn public_message(&self) -> String {
         match self {
             AppError::NotFound(m) | AppError::BadRequest(m) => m.clone(),
-            AppError::Db(_) | AppError::Render(_) => {
+            AppError::Db(_) | AppError::Render(_) | AppError::Internal(_) => {
                 "Something went wrong on the server; the log has the details.".to_owned()
             }
         }
@@ -39,7 +44,7 @@ impl AppError {
 
     fn log(&self) {
         match self {
-            AppError::Db(_) | AppError::Render(_) => {
+            AppError::Db(_) | AppError::Render(_) | AppError::Internal(_) => {
                 tracing::error!(error = %self, "request failed")
             }
             _ => tracing::debug!(error = %self, "request rejected"),

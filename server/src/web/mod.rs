@@ -50,7 +50,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::workloads::router())
         .merge(routes::namespaces::router())
         .merge(routes::snapshots::router())
-        .nest("/api/v1", routes::api::router())
+        .nest("/api/v1", routes::api::router().merge(routes::advisor::api()))
         .merge(routes::health::router())
         .route("/static/{name}", get(static_file))
         .fallback(not_found)

@@ -355,3 +355,95 @@ fn bookinfo_database_connections() {
     let e = find(&g, ratings_mysql, mysqldb, 3306).expect("edge");
     assert_eq!(e.evidence, ["env MYSQL_DB_HOST=mysqldb"]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The JSON API
+
+mod api {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use http_body_util::BodyExt;
+    use serde_json::{Value, json};
+    use tower::ServiceExt;
+
+    use crate::support::db_with;
+
+    pub async fn call(app: axum::Router, req: Request<Body>) -> (StatusCode, Value) {
+        let resp = app.oneshot(req).await.expect("response");
+        let status = resp.status();
+        let ctype = resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = resp.into_body().collect().await.expect("body").to_bytes();
+        let text = String::from_utf8_lossy(&body).into_owned();
+        assert_eq!(
+            ctype.as_deref(),
+            Some("application/json"),
+            "{status}: {text}"
+        );
+        (status, serde_json::from_str(&text).expect("json"))
+    }
+
+    pub async fn get(app: axum::Router, uri: &str) -> (StatusCode, Value) {
+        call(app, Request::get(uri).body(Body::empty()).expect("request")).await
+    }
+
+    pub async fn seed_db() -> crate::support::TestDb {
+        db_with(portcullis::embedded::SEED).await
+    }
+
+    #[tokio::test]
+    async fn graph_of_the_seed() {
+        let db = seed_db().await;
+        let (status, body) = get(portcullis::app(db.state.clone()), "/api/v1/graph").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let nodes = body["nodes"].as_array().expect("nodes");
+        assert_eq!(nodes.len(), 46, "45 workloads and external");
+        assert!(nodes.contains(&json!({
+            "id": "shop/Deployment/cart", "namespace": "shop", "kind": "Deployment", "name": "cart"
+        })));
+        let edges = body["edges"].as_array().expect("edges");
+        let cart = edges
+            .iter()
+            .find(|e| e["from"] == "shop/Deployment/checkout" && e["to"] == "shop/Deployment/cart")
+            .expect("checkout -> cart");
+        assert_eq!(
+            cart,
+            &json!({
+                "from": "shop/Deployment/checkout", "to": "shop/Deployment/cart", "port": 7070,
+                "protocol": "TCP", "evidence": ["env CART_ADDR=cart:7070"], "allowed": true,
+                "policy": null
+            })
+        );
+        // Values from envFrom ConfigMaps survive the round trip through SQLite.
+        assert!(
+            edges
+                .iter()
+                .any(|e| e["from"] == "shop/Deployment/storefront"
+                    && e["to"] == "shop/Deployment/checkout"
+                    && e["policy"] == "shop/checkout-ingress")
+        );
+        let id = body["snapshot"].as_i64().expect("snapshot id");
+        let (status, again) = get(
+            portcullis::app(db.state.clone()),
+            &format!("/api/v1/graph?snapshot={id}"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(again, body);
+    }
+
+    #[tokio::test]
+    async fn graph_of_a_missing_snapshot_is_a_json_404() {
+        let db = seed_db().await;
+        let (status, body) = get(
+            portcullis::app(db.state.clone()),
+            "/api/v1/graph?snapshot=999",
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(body["error"], "There is no snapshot 999.");
+    }
+}
