@@ -878,3 +878,178 @@ spec:
         assert_eq!(j.edges[0].evidence, ["env CART_ADDR=cart:7070"]);
     }
 }
+
+#[cfg(test)]
+mod more_tests {
+    use super::*;
+    use crate::advisor::netpol::PolicySet;
+
+    fn edges(yaml: &str) -> Vec<(String, String, i32, Vec<String>)> {
+        let mut inv = Inventory::default();
+        crate::ingest::manifests::load_str("t.yaml", yaml, &mut inv);
+        crate::ingest::manifests::finish(&mut inv);
+        assert!(inv.errors.is_empty(), "{:?}", inv.errors);
+        let c = Cluster::new(inv);
+        let g = Graph::build(&c, &PolicySet::default());
+        g.to_json(&c)
+            .edges
+            .into_iter()
+            .map(|e| (e.from, e.to, e.port, e.evidence))
+            .collect()
+    }
+
+    /// A Deployment `name` in `shop` with app label `name`, container ports and env/args.
+    fn deploy(name: &str, ports: &str, env: &str, args: &str) -> String {
+        format!(
+            "---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}, namespace: shop}}
+spec:
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      containers:
+      - name: c
+        image: i
+        ports: {ports}
+        env: {env}
+        args: {args}
+"
+        )
+    }
+
+    fn service(name: &str, extra: &str, ports: &str) -> String {
+        format!(
+            "---
+apiVersion: v1
+kind: Service
+metadata: {{name: {name}, namespace: shop}}
+spec: {{selector: {{app: {name}}}, ports: {ports}{extra}}}
+"
+        )
+    }
+
+    #[test]
+    fn forms_ports_and_hints() {
+        let yaml = [
+            deploy("db", "[{name: pg, containerPort: 5432}]", "[]", "[]"),
+            service("db", "", "[{port: 5432, targetPort: pg}, {name: metrics, port: 9187}]"),
+            deploy("peer", "[{containerPort: 7000}]", "[]", "[]"),
+            service("peer", ", clusterIP: None", "[{port: 7000}]"),
+            deploy(
+                "app",
+                "[]",
+                "[{name: DB_HOST, value: db}, {name: DB_PORT, value: '5432'}, \
+                  {name: DB_NAME, value: db}, {name: HOST_AND_VAR, value: '$(DB_HOST).shop.svc:5432'}]",
+                "['--peers=peer-0.peer.shop.svc.cluster.local:7100', '--other=db']",
+            ),
+        ]
+        .concat();
+        let e = edges(&yaml);
+        let has = |to: &str, port: i32, ev: &str| {
+            e.iter().any(|(f, t, p, evs)| {
+                f == "shop/Deployment/app"
+                    && t == &format!("shop/Deployment/{to}")
+                    && *p == port
+                    && evs.iter().any(|x| x == ev)
+            })
+        };
+        // A one-word host under a name that says so, port from DB_PORT.
+        assert!(has("db", 5432, "env DB_HOST=db"), "{e:?}");
+        // $(VAR) expansion.
+        assert!(
+            has("db", 5432, "env HOST_AND_VAR=$(DB_HOST).shop.svc:5432"),
+            "{e:?}"
+        );
+        // A pod name under a headless Service; any port reaches the pods.
+        assert!(
+            has(
+                "peer",
+                7100,
+                "arg --peers=peer-0.peer.shop.svc.cluster.local:7100"
+            ),
+            "{e:?}"
+        );
+        // DB_NAME=db and --other=db are not hosts.
+        assert!(
+            !e.iter().any(|(_, _, _, evs)| evs
+                .iter()
+                .any(|x| x.contains("DB_NAME") || x.contains("--other"))),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn own_service_without_port_is_not_a_connection() {
+        let yaml = [
+            deploy(
+                "q",
+                "[{containerPort: 5672}]",
+                "[{name: K8S_SERVICE_NAME, value: q}, {name: PEERS, value: 'q:5672'}]",
+                "[]",
+            ),
+            service("q", "", "[{port: 5672}]"),
+        ]
+        .concat();
+        let e = edges(&yaml);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].3, ["env PEERS=q:5672"]);
+    }
+
+    #[test]
+    fn config_map_values_and_missing_named_ports() {
+        let yaml = [
+            "---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: upstreams, namespace: shop}
+data: {CART_URL: 'http://cart', OTHER: 'x'}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: one, namespace: shop}
+data: {addr: 'cart.shop:8080'}
+"
+            .to_owned(),
+            "---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: c
+        image: i
+        envFrom: [{configMapRef: {name: upstreams}, prefix: UP_}]
+        env: [{name: CART_ADDR, valueFrom: {configMapKeyRef: {name: one, key: addr}}}]
+"
+            .to_owned(),
+            deploy("cart", "[{name: http, containerPort: 8080}]", "[]", "[]"),
+            service(
+                "cart",
+                "",
+                "[{port: 80, targetPort: http}, {name: admin, port: 8080, targetPort: admin}]",
+            ),
+        ]
+        .concat();
+        let e = edges(&yaml);
+        // http://cart → port 80 → named port http = 8080.
+        assert!(
+            e.iter().any(|(_, t, p, ev)| t == "shop/Deployment/cart"
+                && *p == 8080
+                && ev == &["env UP_CART_URL=http://cart"]),
+            "{e:?}"
+        );
+        // cart.shop:8080 names the Service port 8080, whose named target `admin` the pod lacks.
+        assert!(
+            !e.iter()
+                .any(|(_, _, _, ev)| ev.iter().any(|x| x.contains("CART_ADDR"))),
+            "{e:?}"
+        );
+    }
+}

@@ -7,19 +7,24 @@
 
 pub mod graph;
 pub mod netpol;
+pub mod profile;
 pub mod refs;
+pub mod what_if;
 
 use crate::model::Inventory;
 
 pub use graph::{Cluster, EXTERNAL, Graph, GraphJson};
 pub use netpol::PolicySet;
+pub use what_if::{Change, Current, Impact, Mode, Target};
 
-/// A snapshot ready for questions: the cluster, its NetworkPolicies and its graph.
+/// A snapshot ready for questions: the cluster, its NetworkPolicies, its graph
+/// and the current admission state.
 #[derive(Debug, Clone)]
 pub struct Advisor {
     pub cluster: Cluster,
     pub policies: PolicySet,
     pub graph: Graph,
+    pub current: Current,
 }
 
 impl Advisor {
@@ -27,11 +32,18 @@ impl Advisor {
         let cluster = Cluster::new(inventory);
         let policies = PolicySet::new(&cluster.inventory.network_policies);
         let graph = Graph::build(&cluster, &policies);
+        let current = Current::new(&cluster, &graph);
         Advisor {
             cluster,
             policies,
             graph,
+            current,
         }
+    }
+
+    /// The impact of `changes`, applied together (see [`what_if`]).
+    pub fn what_if(&self, changes: &[Change]) -> Impact {
+        what_if::what_if(self, changes)
     }
 
     /// `GET /api/v1/graph`.

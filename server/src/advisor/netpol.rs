@@ -320,8 +320,9 @@ pub enum Side {
 pub struct Verdict {
     pub allowed: bool,
     /// Allowed: the first policy (by namespace/name) that allowed it, ingress
-    /// side first; denied: the first policy that isolates the side that
-    /// denied it. `None` when no policy selects either end.
+    /// side first; denied: on the side that denied it, the first policy with
+    /// no rules for that side (a default deny), else the first that selects
+    /// the pod. `None` when no policy selects either end.
     pub policy: Option<Arc<str>>,
     pub side: Option<Side>,
 }
@@ -426,7 +427,10 @@ impl PolicySet {
         protocol: &str,
         dst_ports: &[NamedPort],
     ) -> Option<Verdict> {
+        // Denied: named after a policy that allows nothing on this side (a
+        // default deny) if there is one, else the first that selects the pod.
         let mut isolating: Option<&Arc<str>> = None;
+        let mut deny_all: Option<&Arc<str>> = None;
         for p in self.in_namespace(pod.namespace) {
             let rules = match side {
                 Side::Ingress => &p.ingress,
@@ -437,6 +441,9 @@ impl PolicySet {
                 continue;
             }
             isolating.get_or_insert(&p.id);
+            if rules.is_empty() {
+                deny_all.get_or_insert(&p.id);
+            }
             if rules
                 .iter()
                 .any(|r| r.allows(&p.namespace, peer, port, protocol, dst_ports))
@@ -448,7 +455,7 @@ impl PolicySet {
                 });
             }
         }
-        isolating.map(|id| Verdict {
+        deny_all.or(isolating).map(|id| Verdict {
             allowed: false,
             policy: Some(id.clone()),
             side: Some(side),
@@ -796,6 +803,22 @@ mod tests {
                 8080,
                 false,
                 Some("shop/world"),
+            ),
+            (
+                "denied: named after the default deny, not an unrelated allow",
+                vec![
+                    (
+                        "shop",
+                        "allow-metrics",
+                        "{podSelector: {}, ingress: [{ports: [{port: 9090}]}]}",
+                    ),
+                    ("shop", "default-deny", "{podSelector: {}}"),
+                ],
+                web.ep(),
+                db.ep(),
+                8080,
+                false,
+                Some("shop/default-deny"),
             ),
             (
                 "matchExpressions NotIn",

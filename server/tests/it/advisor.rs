@@ -447,3 +447,346 @@ mod api {
         assert_eq!(body["error"], "There is no snapshot 999.");
     }
 }
+
+mod what_if_api {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use serde_json::{Value, json};
+
+    use super::api::{call, seed_db};
+
+    async fn post(
+        db: &crate::support::TestDb,
+        body: &str,
+        ctype: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut req = Request::post("/api/v1/what-if");
+        if let Some(c) = ctype {
+            req = req.header("content-type", c);
+        }
+        call(
+            portcullis::app(db.state.clone()),
+            req.body(Body::from(body.to_owned())).expect("request"),
+        )
+        .await
+    }
+
+    async fn what_if(db: &crate::support::TestDb, changes: Value) -> Value {
+        let (status, body) = post(
+            db,
+            &json!({ "changes": changes }).to_string(),
+            Some("application/json"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    fn ids(list: &Value, key: &str) -> Vec<String> {
+        list.as_array()
+            .expect("list")
+            .iter()
+            .map(|v| v[key].as_str().expect("string").to_owned())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn restricted_enforce_on_shop() {
+        let db = seed_db().await;
+        let body = what_if(
+            &db,
+            json!([{"assign": {"target": "namespace/shop", "profile": "restricted", "mode": "enforce"}}]),
+        )
+        .await;
+        let blocked = ids(&body["blocked"], "workload");
+        assert_eq!(blocked.len(), 12, "{blocked:?}");
+        for ok in [
+            "shop/Deployment/cart",
+            "shop/Deployment/payments",
+            "shop/CronJob/ingest-products",
+        ] {
+            assert!(!blocked.contains(&ok.to_owned()), "{ok} is restricted");
+        }
+        let catalog = body["blocked"]
+            .as_array()
+            .expect("blocked")
+            .iter()
+            .find(|b| b["workload"] == "shop/Deployment/catalog")
+            .expect("catalog blocked");
+        assert_eq!(catalog["mode"], "enforce");
+        assert_eq!(catalog["profile"], "restricted:latest");
+        let message = catalog["message"].as_str().expect("message");
+        assert!(
+            message.starts_with(
+                "violates PodSecurity \"restricted:latest\": allowPrivilegeEscalation != false"
+            ),
+            "{message}"
+        );
+        let checks: Vec<&str> = catalog["violations"]
+            .as_array()
+            .expect("violations")
+            .iter()
+            .map(|v| v["check"].as_str().expect("check"))
+            .collect();
+        assert_eq!(
+            checks,
+            [
+                "allowPrivilegeEscalation",
+                "capabilities_restricted",
+                "runAsNonRoot",
+                "seccompProfile_restricted"
+            ]
+        );
+        let containers: Vec<&str> = catalog["containers"]
+            .as_array()
+            .expect("containers")
+            .iter()
+            .map(|c| c["name"].as_str().expect("name"))
+            .collect();
+        assert!(
+            containers.contains(&"migrate") && containers.contains(&"catalog"),
+            "{containers:?}"
+        );
+
+        let broken = body["brokenConnections"].as_array().expect("broken");
+        let find =
+            |from: &str, to: &str| broken.iter().find(|b| b["from"] == from && b["to"] == to);
+        let lb =
+            find("external", "shop/Deployment/storefront").expect("LoadBalancer traffic breaks");
+        assert_eq!(
+            lb["cause"],
+            "the destination would be rejected by restricted:latest (enforce)"
+        );
+        let out = find("shop/Deployment/storefront", "shop/Deployment/cart")
+            .expect("storefront's calls break");
+        assert_eq!(
+            out["cause"],
+            "the source would be rejected by restricted:latest (enforce)"
+        );
+        assert_eq!(
+            (out["port"].as_i64(), out["protocol"].as_str()),
+            (Some(7070), Some("TCP"))
+        );
+        // The already denied shipping -> orders-queue is not a new break.
+        assert!(find("shop/Deployment/shipping", "shop/StatefulSet/orders-queue").is_none());
+
+        // Downstream, transitively: grafana reads prometheus, which scrapes storefront.
+        let downstream = body["downstream"].as_array().expect("downstream");
+        let grafana = downstream
+            .iter()
+            .find(|d| d["workload"] == "monitoring/Deployment/grafana")
+            .expect("grafana loses a dependency");
+        assert_eq!(
+            grafana["via"].as_array().expect("via").len(),
+            2,
+            "{grafana}"
+        );
+        assert_eq!(grafana["via"][0], "monitoring/StatefulSet/prometheus");
+        assert!(
+            downstream
+                .iter()
+                .any(|d| d["workload"] == "batch/CronJob/nightly-sales-rollup"
+                    && d["via"] == json!(["shop/Deployment/orders"]))
+        );
+        assert!(
+            !downstream
+                .iter()
+                .any(|d| blocked.contains(&d["workload"].as_str().unwrap_or("").to_owned()))
+        );
+
+        assert_eq!(body["before"]["rejected"], 0);
+        assert_eq!(body["after"]["rejected"], 12);
+        assert_eq!(body["before"]["denied"], 1);
+        assert_eq!(body["after"]["denied"], 1);
+        let broken_after = body["after"]["broken"].as_u64().expect("count");
+        assert_eq!(broken_after, 1 + broken.len() as u64, "{body}");
+        assert!(body["warnings"].as_array().expect("warnings").is_empty());
+    }
+
+    #[tokio::test]
+    async fn warn_and_audit_warn_without_blocking() {
+        let db = seed_db().await;
+        let body = what_if(
+            &db,
+            json!([
+                {"assign": {"target": "namespace/legacy", "profile": "baseline:v1.30", "mode": "warn"}},
+                {"assign": {"target": "workload/legacy/Pod/debug-shell", "profile": "restricted", "mode": "audit"}}
+            ]),
+        )
+        .await;
+        assert!(body["blocked"].as_array().expect("blocked").is_empty());
+        assert!(
+            body["brokenConnections"]
+                .as_array()
+                .expect("broken")
+                .is_empty()
+        );
+        let warnings = body["warnings"].as_array().expect("warnings");
+        assert_eq!(
+            warnings.iter().filter(|w| w["mode"] == "warn").count(),
+            5,
+            "{warnings:#?}"
+        );
+        let audit = warnings
+            .iter()
+            .find(|w| w["mode"] == "audit")
+            .expect("audit entry");
+        assert_eq!(audit["workload"], "legacy/Pod/debug-shell");
+        assert!(
+            audit["message"]
+                .as_str()
+                .expect("message")
+                .starts_with("would violate PodSecurity \"restricted:latest\"")
+        );
+        assert_eq!(
+            body["before"]["warned"], 15,
+            "shop 12, monitoring 2, batch 1"
+        );
+        assert_eq!(body["after"]["warned"], 15 + 5);
+        assert_eq!(
+            body["after"]["audited"],
+            body["before"]["audited"].as_u64().expect("n") + 1
+        );
+    }
+
+    #[tokio::test]
+    async fn a_default_deny_policy_breaks_connections() {
+        let db = seed_db().await;
+        let yaml = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: default-deny\n  namespace: shop\nspec:\n  podSelector: {}\n  policyTypes: [Ingress]\n";
+        let body = what_if(&db, json!([{"networkPolicy": {"apply": yaml}}])).await;
+        let broken = body["brokenConnections"].as_array().expect("broken");
+        let cart = broken
+            .iter()
+            .find(|b| {
+                b["from"] == "shop/Deployment/storefront" && b["to"] == "shop/Deployment/cart"
+            })
+            .expect("storefront -> cart breaks");
+        assert_eq!(
+            cart["cause"],
+            "denied by NetworkPolicy shop/default-deny (ingress)"
+        );
+        // Connections other policies allow keep working.
+        assert!(!broken.iter().any(|b| b["to"] == "shop/Deployment/catalog"));
+        assert!(body["blocked"].as_array().expect("blocked").is_empty());
+        assert!(body["after"]["denied"].as_u64() > body["before"]["denied"].as_u64());
+    }
+
+    #[tokio::test]
+    async fn removing_an_allow_breaks_the_chain_downstream() {
+        let db = seed_db().await;
+        let body = what_if(
+            &db,
+            json!([{"networkPolicy": {"remove": "payments-secure/card-vault-from-shop-payments"}}]),
+        )
+        .await;
+        let broken = body["brokenConnections"].as_array().expect("broken");
+        assert_eq!(broken.len(), 1, "{broken:#?}");
+        assert_eq!(broken[0]["from"], "shop/Deployment/payments");
+        assert_eq!(
+            broken[0]["cause"],
+            "denied by NetworkPolicy payments-secure/default-deny-ingress (ingress)"
+        );
+        let downstream = body["downstream"].as_array().expect("downstream");
+        let storefront = downstream
+            .iter()
+            .find(|d| d["workload"] == "shop/Deployment/storefront")
+            .expect("storefront loses card-vault through checkout");
+        assert_eq!(
+            storefront["via"],
+            json!([
+                "shop/Deployment/checkout",
+                "shop/Deployment/payments",
+                "payments-secure/Deployment/card-vault"
+            ])
+        );
+        // Removing the policy with the gap fixes shipping -> orders-queue.
+        let body = what_if(
+            &db,
+            json!([{"networkPolicy": {"remove": "shop/orders-queue-ingress"}}]),
+        )
+        .await;
+        assert_eq!(body["before"]["denied"], 1);
+        assert_eq!(body["after"]["denied"], 0);
+        assert!(
+            body["brokenConnections"]
+                .as_array()
+                .expect("broken")
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn no_changes_no_impact() {
+        let db = seed_db().await;
+        let body = what_if(&db, json!([])).await;
+        assert_eq!(body["before"], body["after"]);
+        assert_eq!(body["before"]["workloads"], 45);
+        for key in ["blocked", "warnings", "brokenConnections", "downstream"] {
+            assert_eq!(body[key], json!([]), "{key}");
+        }
+    }
+
+    #[tokio::test]
+    async fn bad_requests_name_the_field() {
+        let db = seed_db().await;
+        let (status, body) = post(&db, "{not json", Some("application/json")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(
+            body["error"]
+                .as_str()
+                .expect("error")
+                .starts_with("The body is not valid JSON"),
+            "{body}"
+        );
+
+        let (status, body) = post(&db, r#"{"changes": []}"#, None).await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
+
+        let cases: Vec<(Value, &str, &str)> = vec![
+            (
+                json!({"changes": [{"assign": {"target": "namespace/shop", "profile": "restricted", "mode": "block"}}]}),
+                "changes[0].assign.mode",
+                "unknown variant `block`",
+            ),
+            (
+                json!({"changes": [{"assign": {"target": "namespace/nope", "profile": "restricted", "mode": "enforce"}}]}),
+                "changes[0].assign.target",
+                "no namespace",
+            ),
+            (
+                json!({"changes": [{"assign": {"target": "workload/shop/Deployment/nope", "profile": "restricted", "mode": "enforce"}}]}),
+                "changes[0].assign.target",
+                "no workload",
+            ),
+            (
+                json!({"changes": [{"assign": {"target": "namespace/shop", "profile": "restricted:v2", "mode": "enforce"}}]}),
+                "changes[0].assign.profile",
+                "invalid Pod Security version",
+            ),
+            (
+                json!({"changes": [{"networkPolicy": {"apply": "kind: NetworkPolicy\napiVersion: networking.k8s.io/v1\nmetadata: {name: x}\nspec:\n  podSelector: [oops\n"}}]}),
+                "changes[0].networkPolicy.apply",
+                "does not parse (line",
+            ),
+            (
+                json!({"changes": [{"networkPolicy": {"apply": "apiVersion: v1\nkind: Service\nmetadata: {name: x}\n"}}]}),
+                "changes[0].networkPolicy.apply",
+                "expected exactly one NetworkPolicy",
+            ),
+            (
+                json!({"changes": [{"networkPolicy": {"remove": "shop/nope"}}]}),
+                "changes[0].networkPolicy.remove",
+                "no NetworkPolicy",
+            ),
+            (json!({"changes": [{}]}), "changes[0]", "exactly one of"),
+            (json!({"change": []}), "change", "unknown field `change`"),
+        ];
+        for (req, field, words) in cases {
+            let (status, body) = post(&db, &req.to_string(), Some("application/json")).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{req}: {body}");
+            assert_eq!(body["field"].as_str().unwrap_or(""), field, "{req}: {body}");
+            let error = body["error"].as_str().expect("error");
+            assert!(error.contains(words), "{req}: {error}");
+        }
+    }
+}
