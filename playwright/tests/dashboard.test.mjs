@@ -60,7 +60,7 @@ test('filter the workload list to one namespace, open a workload, read the grid'
   assert.match(await cell.locator('.value').textContent(), /host/i);
   assert.match(await cell.locator('.verdict').textContent(), /dangerous|risky/);
   // The verdicts under each Pod Security level, with the upstream messages.
-  const restricted = page.locator('[data-profile="restricted:latest"]');
+  const restricted = page.locator('[data-profile="restricted"]');
   assert.match(await restricted.textContent(), /rejected/);
   assert.match(await restricted.textContent(), /host namespaces \(hostNetwork=true, hostPID=true\)/);
   await page.screenshot({ path: join(shots, 'workload.png'), fullPage: true });

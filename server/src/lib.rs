@@ -21,6 +21,16 @@ use tokio::net::TcpListener;
 #[derive(Clone)]
 pub struct AppState {
     pub pool: SqlitePool,
+    /// The cluster the server snapshots (`serve --kubeconfig/--context/--in-cluster`),
+    /// with its progress and last outcome; `None` when no cluster is configured.
+    pub live: Option<std::sync::Arc<cli::live::LiveCluster>>,
+}
+
+impl AppState {
+    /// State with a database and no live cluster.
+    pub fn new(pool: SqlitePool) -> Self {
+        AppState { pool, live: None }
+    }
 }
 
 /// The whole HTTP application: pages, partials, JSON API, health and static files.

@@ -3,14 +3,16 @@
 //! Exit codes: 0 when every object is allowed, 1 when any is denied, 2 on bad
 //! input or usage (a broken file is still reported and the rest still checked).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::model::{Inventory, LoadError, Workload};
-use crate::policy::pss::{self, LevelVersion};
+use crate::policy::fixes;
+use crate::policy::profiles::{self, Origin, Profile, ProfileRef, Verdict};
+use crate::policy::psp::{self, PatchOp};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -33,7 +35,19 @@ pub struct CheckResult {
     pub name: String,
     pub allowed: bool,
     pub message: String,
+    /// For profiles with PodSecurityPolicies: the policy that admitted the
+    /// object (`null` when none did). Absent for Pod Security levels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<Option<String>>,
     pub violations: Vec<ViolationOut>,
+    /// RFC 6902 operations the profile's defaults apply to the object (paths
+    /// relative to the object, e.g. `/spec/template/spec/...`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub patch: Vec<PatchOp>,
+    /// Whether the patch changes an effective security setting (not only
+    /// annotations that mirror fields).
+    #[serde(skip)]
+    pub changes_settings: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -42,12 +56,34 @@ pub struct ViolationOut {
     pub reason: String,
     pub detail: String,
     pub containers: Vec<String>,
+    /// The PodSecurityPolicy error path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// The PodSecurityPolicy that reported it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// With `--fix`: the smallest verified change that clears it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<FixOut>,
+}
+
+/// A fix in the output: words, the strategic merge patch of the object as
+/// YAML, and the same patch as JSON.
+#[derive(Debug, Clone, Serialize)]
+pub struct FixOut {
+    pub summary: String,
+    pub yaml: String,
+    pub patch: Value,
 }
 
 /// Everything `check` found.
 #[derive(Debug, Clone)]
 pub struct Report {
     pub profile: String,
+    /// The Pod Security level the profile checks, for SARIF's words.
+    pub level: Option<String>,
+    /// The policies of a `--psp` file, in the order given.
+    pub policies: Option<Vec<String>>,
     pub results: Vec<CheckResult>,
     pub errors: Vec<LoadError>,
 }
@@ -55,6 +91,15 @@ pub struct Report {
 impl Report {
     pub fn denied(&self) -> usize {
         self.results.iter().filter(|r| !r.allowed).count()
+    }
+
+    /// Objects admitted only after the profile's defaults changed their
+    /// security settings.
+    pub fn mutated(&self) -> usize {
+        self.results
+            .iter()
+            .filter(|r| r.allowed && r.changes_settings)
+            .count()
     }
 
     pub fn exit_code(&self) -> u8 {
@@ -68,22 +113,32 @@ impl Report {
     }
 }
 
-/// Evaluates every workload of `inv` under `profile`.
-pub fn evaluate(profile: LevelVersion, inv: &Inventory) -> Report {
+/// Evaluates every workload of `inv` under `profile`, with a verified fix for
+/// each violation when `fixes` is set.
+pub fn evaluate(profile: &Profile, inv: &Inventory, fixes: bool) -> Report {
     let results = inv
         .workloads
         .iter()
-        .map(|w| evaluate_one(profile, w))
+        .map(|w| evaluate_one(profile, w, fixes))
         .collect();
     Report {
-        profile: profile.to_string(),
+        profile: profile.name.clone(),
+        level: profile.level.map(|l| l.to_string()),
+        policies: (profile.origin == Origin::PspFile)
+            .then(|| profile.policies.iter().map(|p| p.name.clone()).collect()),
         results,
         errors: inv.errors.clone(),
     }
 }
 
-fn evaluate_one(profile: LevelVersion, w: &Workload) -> CheckResult {
-    let eval = pss::evaluate(profile, &w.template.metadata, &w.template.spec);
+fn evaluate_one(profile: &Profile, w: &Workload, with_fixes: bool) -> CheckResult {
+    let verdict: Verdict = profiles::evaluate(profile, &w.template);
+    let prefix = crate::model::template_pointer(&w.key.kind);
+    let found = if with_fixes {
+        fixes::suggest(profile, &w.template, &verdict)
+    } else {
+        vec![None; verdict.violations.len()]
+    };
     CheckResult {
         source: format!("{}:{}", w.origin.file, w.origin.line),
         file: w.origin.file.clone(),
@@ -91,38 +146,81 @@ fn evaluate_one(profile: LevelVersion, w: &Workload) -> CheckResult {
         kind: w.key.kind.clone(),
         namespace: w.key.namespace.clone(),
         name: w.key.name.clone(),
-        allowed: eval.allowed(),
-        message: eval.message(),
-        violations: eval
+        allowed: verdict.allowed,
+        message: verdict.message.clone(),
+        policy: (!profile.policies.is_empty()).then(|| verdict.policy.clone()),
+        violations: verdict
             .violations
             .iter()
-            .map(|v| ViolationOut {
-                check: v.check.to_owned(),
+            .zip(found)
+            .map(|(v, fix)| ViolationOut {
+                check: v.check.clone(),
                 reason: v.reason.clone(),
                 detail: v.detail.clone(),
                 containers: v.containers.clone(),
+                field: v.field.clone(),
+                policy: v.policy.clone(),
+                fix: fix.map(|f| FixOut {
+                    yaml: f.yaml(&w.key.kind),
+                    patch: f.patch_for(&w.key.kind),
+                    summary: f.summary,
+                }),
             })
             .collect(),
+        patch: verdict.patch.iter().map(|op| op.under(&prefix)).collect(),
+        changes_settings: verdict.changes_settings,
     }
 }
 
-/// kubectl-like text: one line per denied object, errors first, then a summary.
+/// kubectl-like text: one line per denied object (and per object the
+/// profile's defaults would change), errors first, then a summary.
 pub fn render_text(r: &Report) -> String {
     let mut out = String::new();
     for e in &r.errors {
         out.push_str(&format!("error: {e}\n"));
     }
-    for res in r.results.iter().filter(|x| !x.allowed) {
-        out.push_str(&format!(
-            "{}: {} {}/{}: {}\n",
-            res.source, res.kind, res.namespace, res.name, res.message
-        ));
+    for res in &r.results {
+        if !res.allowed {
+            out.push_str(&format!(
+                "{}: {} {}/{}: {}\n",
+                res.source, res.kind, res.namespace, res.name, res.message
+            ));
+            for v in &res.violations {
+                let Some(fix) = &v.fix else { continue };
+                out.push_str(&format!("  fix for {}: {}\n", v.check, fix.summary));
+                for line in fix.yaml.lines() {
+                    out.push_str(&format!("    {line}\n"));
+                }
+            }
+        } else if res.changes_settings {
+            let by = res
+                .policy
+                .clone()
+                .flatten()
+                .map(|p| format!(" by policy {p:?}"))
+                .unwrap_or_default();
+            let ops: Vec<String> = res.patch.iter().map(op_text).collect();
+            out.push_str(&format!(
+                "{}: {} {}/{}: admitted{by} after changing it: {}\n",
+                res.source,
+                res.kind,
+                res.namespace,
+                res.name,
+                ops.join("; ")
+            ));
+        }
     }
+    let mutated = r.mutated();
     out.push_str(&format!(
-        "{} objects checked against {}: {} allowed, {} denied{}\n",
+        "{} objects checked against {}: {} allowed{}, {} denied{}\n",
         r.results.len(),
         r.profile,
         r.results.len() - r.denied(),
+        if mutated > 0 {
+            format!(" ({mutated} after changes)")
+        } else {
+            String::new()
+        },
         r.denied(),
         if r.errors.is_empty() {
             String::new()
@@ -133,9 +231,17 @@ pub fn render_text(r: &Report) -> String {
     out
 }
 
+/// `replace /spec/x 1`, `remove /spec/y`.
+fn op_text(op: &PatchOp) -> String {
+    match &op.value {
+        Some(v) => format!("{} {} {v}", op.op, op.path),
+        None => format!("{} {}", op.op, op.path),
+    }
+}
+
 /// The JSON shape of DESIGN.md.
 pub fn render_json(r: &Report) -> Value {
-    json!({
+    let mut v = json!({
         "profile": r.profile,
         "results": r.results,
         "errors": r.errors,
@@ -145,30 +251,57 @@ pub fn render_json(r: &Report) -> Value {
             "denied": r.denied(),
             "errors": r.errors.len(),
         },
-    })
+    });
+    if let Some(p) = &r.policies {
+        v["policies"] = json!(p);
+    }
+    if r.mutated() > 0 {
+        v["summary"]["mutated"] = json!(r.mutated());
+    }
+    v
 }
+
+const PSS_HELP: &str = "https://kubernetes.io/docs/concepts/security/pod-security-standards/";
+const PSP_HELP: &str =
+    "https://v1-24.docs.kubernetes.io/docs/concepts/security/pod-security-policy/";
 
 /// SARIF 2.1.0: one result per violation, located at the object's file and line.
 pub fn render_sarif(r: &Report) -> Value {
-    let mut rules: Vec<&str> = r
+    // (rule id, from a PodSecurityPolicy)
+    let mut rules: Vec<(&str, bool)> = r
         .results
         .iter()
-        .flat_map(|res| res.violations.iter().map(|v| v.check.as_str()))
+        .flat_map(|res| {
+            res.violations
+                .iter()
+                .map(|v| (v.check.as_str(), v.field.is_some()))
+        })
         .collect();
     rules.sort_unstable();
     rules.dedup();
     let rules: Vec<Value> = rules
         .iter()
-        .map(|id| {
-            json!({
-                "id": id,
-                "name": id,
-                "shortDescription": { "text": format!("Pod Security Standards check {id}") },
-                "helpUri": "https://kubernetes.io/docs/concepts/security/pod-security-standards/",
-                "defaultConfiguration": { "level": "error" },
-            })
+        .map(|(id, psp)| {
+            if *psp {
+                json!({
+                    "id": id,
+                    "name": id,
+                    "shortDescription": { "text": format!("PodSecurityPolicy control {id}") },
+                    "helpUri": PSP_HELP,
+                    "defaultConfiguration": { "level": "error" },
+                })
+            } else {
+                json!({
+                    "id": id,
+                    "name": id,
+                    "shortDescription": { "text": format!("Pod Security Standards check {id}") },
+                    "helpUri": PSS_HELP,
+                    "defaultConfiguration": { "level": "error" },
+                })
+            }
         })
         .collect();
+    let level = r.level.as_deref().unwrap_or(&r.profile);
     let mut results = Vec::new();
     for res in &r.results {
         for v in &res.violations {
@@ -177,10 +310,20 @@ pub fn render_sarif(r: &Report) -> Value {
             } else {
                 format!("{} ({})", v.reason, v.detail)
             };
-            results.push(json!({
+            let message = match &v.policy {
+                Some(policy) => format!(
+                    "{} {}/{} is rejected by PodSecurityPolicy {policy:?} ({}): {}",
+                    res.kind, res.namespace, res.name, r.profile, v.detail
+                ),
+                None => format!(
+                    "{} {}/{} violates PodSecurity \"{level}\": {text}",
+                    res.kind, res.namespace, res.name
+                ),
+            };
+            let mut result = json!({
                 "ruleId": v.check,
                 "level": "error",
-                "message": { "text": format!("{} {}/{} violates PodSecurity \"{}\": {text}", res.kind, res.namespace, res.name, r.profile) },
+                "message": { "text": message },
                 "locations": [{
                     "physicalLocation": {
                         "artifactLocation": { "uri": sarif_uri(&res.file) },
@@ -191,7 +334,12 @@ pub fn render_sarif(r: &Report) -> Value {
                         "kind": "object",
                     }],
                 }],
-            }));
+            });
+            if let Some(fix) = &v.fix {
+                result["properties"] =
+                    json!({ "fix": { "summary": fix.summary, "yaml": fix.yaml } });
+            }
+            results.push(result);
         }
     }
     let notifications: Vec<Value> = r
@@ -212,7 +360,7 @@ pub fn render_sarif(r: &Report) -> Value {
             "tool": { "driver": {
                 "name": "portcullis",
                 "version": env!("CARGO_PKG_VERSION"),
-                "informationUri": "https://kubernetes.io/docs/concepts/security/pod-security-standards/",
+                "informationUri": PSS_HELP,
                 "rules": rules,
             }},
             "results": results,
@@ -230,19 +378,85 @@ fn sarif_uri(file: &str) -> String {
     file.trim_start_matches("./").replace('\\', "/")
 }
 
-pub fn run(profile: &str, format: Format, paths: &[PathBuf]) -> ExitCode {
-    let profile: LevelVersion = match profile.parse() {
+/// What `portcullis check` was asked to do.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// `--profile`: a level, a preset or a custom profile's name.
+    pub profile: String,
+    /// `--psp FILE`: PodSecurityPolicies to check with instead of a profile.
+    pub psp: Option<PathBuf>,
+    /// `--profiles-db FILE`: where custom profiles are looked up.
+    pub profiles_db: Option<PathBuf>,
+    /// `--fix`: a verified fix for each violation.
+    pub fix: bool,
+    pub format: Format,
+    pub paths: Vec<PathBuf>,
+}
+
+/// The profile `opts` names, or the words of a usage error.
+pub async fn resolve(opts: &CheckOptions) -> Result<Profile, String> {
+    if let Some(file) = &opts.psp {
+        return psp_file(file);
+    }
+    let name = &opts.profile;
+    let r = ProfileRef::parse(name).map_err(|e| format!("--profile {name:?}: {e}"))?;
+    let ProfileRef::Custom(custom) = &r else {
+        return r
+            .resolve(|_| None)
+            .map_err(|e| format!("--profile {name:?}: {e}"));
+    };
+    let Some(db) = &opts.profiles_db else {
+        return Err(format!(
+            "--profile {name:?}: {}; custom profiles are read from a database: add --profiles-db FILE",
+            profiles::RefError::Unknown(custom.clone())
+        ));
+    };
+    let pool = crate::store::profiles::open_read_only(db)
+        .await
+        .map_err(|e| format!("--profiles-db {}: cannot open: {e}", db.display()))?;
+    let found = crate::store::profiles::get(&pool, custom).await;
+    pool.close().await;
+    let found = found.map_err(|e| {
+        format!(
+            "--profiles-db {}: cannot read profiles ({e}); is it a Portcullis database?",
+            db.display()
+        )
+    })?;
+    r.resolve(|_| found.map(|s| s.profile))
+        .map_err(|e| format!("--profile {name:?}: {e} (not in {})", db.display()))
+}
+
+fn psp_file(file: &Path) -> Result<Profile, String> {
+    let shown = file.display().to_string();
+    let text = std::fs::read_to_string(file).map_err(|e| format!("--psp {shown}: {e}"))?;
+    match psp::import(&shown, &text) {
+        Ok(list) if list.is_empty() => Err(format!(
+            "--psp {shown}: no PodSecurityPolicy found (expected kind PodSecurityPolicy, PodSecurityPolicyList or List)"
+        )),
+        Ok(list) => Ok(Profile::psp_file(&shown, list)),
+        Err(errors) => {
+            let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            Err(format!(
+                "--psp {shown}: {} problem{} with the policies:\n  {}",
+                errors.len(),
+                if errors.len() == 1 { "" } else { "s" },
+                lines.join("\n  ")
+            ))
+        }
+    }
+}
+
+pub async fn run(opts: CheckOptions) -> ExitCode {
+    let profile = match resolve(&opts).await {
         Ok(p) => p,
         Err(e) => {
-            eprintln!(
-                "error: --profile {profile:?}: {e} (expected privileged, baseline or restricted, optionally with :latest or :v1.N)"
-            );
+            eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     };
-    let inv = crate::ingest::manifests::load_paths(paths);
-    let report = evaluate(profile, &inv);
-    let out = match format {
+    let inv = crate::ingest::manifests::load_paths(&opts.paths);
+    let report = evaluate(&profile, &inv, opts.fix);
+    let out = match opts.format {
         Format::Text => render_text(&report),
         Format::Json => pretty(&render_json(&report)),
         Format::Sarif => pretty(&render_sarif(&report)),

@@ -2,13 +2,17 @@
 //! `export`, `webhook-config`).
 
 pub mod check;
+pub mod live;
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
+use crate::ingest::cluster::{Cluster, Options, Progress, Target};
 use crate::model::{Inventory, Workload};
 use crate::store;
 use crate::store::snapshots::SnapshotSource;
@@ -36,28 +40,56 @@ pub enum Command {
         #[arg(long, default_value = "portcullis.db")]
         db: PathBuf,
         /// Manifest files or folders to snapshot at start.
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["kubeconfig", "context", "in_cluster"])]
         manifests: Vec<PathBuf>,
+        #[command(flatten)]
+        kube: KubeArgs,
+        /// With a cluster: how often to take a snapshot after the one at start
+        /// (`90s`, `10m`, `1h`; `0` for only the one at start).
+        #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_interval)]
+        snapshot_interval: Duration,
+        /// Name to store snapshots under (default: the kube context, or `manifests`).
+        #[arg(long, value_name = "NAME")]
+        cluster: Option<String>,
     },
-    /// Take one snapshot into the database and exit.
+    /// Take one snapshot into the database and exit. Exits non-zero with the
+    /// reason when it fails, leaving the database as it was.
     Snapshot {
         /// Manifest files or folders (YAML, JSON, kubectl -o yaml|json dumps).
-        #[arg(long, required = true)]
+        #[arg(
+            long,
+            required_unless_present_any = ["kubeconfig", "context", "in_cluster"],
+            conflicts_with_all = ["kubeconfig", "context", "in_cluster"]
+        )]
         manifests: Vec<PathBuf>,
+        #[command(flatten)]
+        kube: KubeArgs,
         /// SQLite database file (created if missing).
         #[arg(long)]
         db: PathBuf,
-        /// Name of the cluster the manifests describe.
-        #[arg(long, default_value = "manifests")]
-        cluster: String,
+        /// Name to store the snapshot under (default: the kube context, or `manifests`).
+        #[arg(long, value_name = "NAME")]
+        cluster: Option<String>,
     },
     /// Evaluate manifests against a profile, for CI. Exit 0 when all are
     /// allowed, 1 when any is denied, 2 on bad input or usage.
     Check {
-        /// Pod Security Standards level, optionally with a version:
-        /// `restricted`, `baseline:v1.30`, `restricted:latest`.
-        #[arg(long, default_value = "restricted:latest")]
+        /// A Pod Security Standards level, optionally with a version
+        /// (`restricted`, `baseline:v1.30`, `restricted:latest`), a preset
+        /// (`strict`, `node-agent`) or a custom profile (with --profiles-db).
+        #[arg(long, default_value = "restricted:latest", conflicts_with = "psp")]
         profile: String,
+        /// Check with the PodSecurityPolicies in FILE instead (one, several or a
+        /// List), with PSP's own rules, policy selection and defaults.
+        #[arg(long, value_name = "FILE")]
+        psp: Option<PathBuf>,
+        /// Portcullis database to read custom profiles from (opened read-only).
+        #[arg(long, value_name = "FILE")]
+        profiles_db: Option<PathBuf>,
+        /// Suggest, for each violation, the smallest change that fixes it
+        /// (verified by evaluating again), as a strategic merge patch.
+        #[arg(long)]
+        fix: bool,
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: check::Format,
@@ -65,6 +97,128 @@ pub enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+}
+
+/// Where a live cluster is and how to list it (`serve` and `snapshot`).
+#[derive(Debug, Clone, Args)]
+pub struct KubeArgs {
+    /// Kubeconfig file of the cluster (without it, `--context` reads
+    /// KUBECONFIG or ~/.kube/config).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context to use (default: the current context). Snapshots
+    /// are stored under this name, so several contexts can share a database.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Use the service account of the pod Portcullis runs in.
+    #[arg(long, conflicts_with_all = ["kubeconfig", "context"])]
+    pub in_cluster: bool,
+    /// Bound on each request to the API server (`30s`, `2m`).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+    /// Objects per page when listing.
+    #[arg(long, value_name = "N", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
+    pub page_size: u32,
+}
+
+impl KubeArgs {
+    /// The cluster to snapshot, when one was named.
+    pub fn target(&self) -> Option<Target> {
+        (self.kubeconfig.is_some() || self.context.is_some() || self.in_cluster).then(|| Target {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+            in_cluster: self.in_cluster,
+        })
+    }
+
+    pub fn options(&self) -> Options {
+        Options {
+            page_size: self.page_size,
+            request_timeout: self.request_timeout,
+            ..Options::default()
+        }
+    }
+}
+
+/// `30s`, `10m`, `1h30m`, `500ms` (and ISO 8601 `PT10M`).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d: jiff::SignedDuration = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration such as 30s, 10m or 1h"))?;
+    Duration::try_from(d).map_err(|_| format!("{s:?} is negative"))
+}
+
+/// `10m`, `90s`, `1h`: how a duration was most likely written.
+pub fn duration_words(d: Duration) -> String {
+    let s = d.as_secs();
+    if d.subsec_millis() != 0 || s == 0 {
+        format!("{}ms", d.as_millis())
+    } else if s.is_multiple_of(3600) {
+        format!("{}h", s / 3600)
+    } else if s.is_multiple_of(60) {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// A duration, or `0` / `off` for none.
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    match s.trim() {
+        "0" | "off" | "never" => Ok(Duration::ZERO),
+        other => parse_duration(other),
+    }
+}
+
+/// Connects to the cluster of `kube`, storing snapshots under `name` when given.
+pub async fn connect(
+    target: &Target,
+    kube: &KubeArgs,
+    name: Option<&str>,
+) -> anyhow::Result<Cluster> {
+    let cluster = Cluster::connect(target, kube.options()).await?;
+    Ok(match name {
+        Some(name) => cluster.renamed(name),
+        None => cluster,
+    })
+}
+
+/// Reports listing progress on stderr, when it is a terminal.
+fn progress_on_stderr() -> impl Fn(&Progress) + Send + Sync {
+    let tty = std::io::stderr().is_terminal();
+    move |p: &Progress| {
+        if tty {
+            eprint!(
+                "\r\x1b[2Klisting {}: {} objects listed ({}/{} resources)",
+                p.resource, p.objects, p.resources_done, p.resources_total
+            );
+        }
+    }
+}
+
+fn clear_progress() {
+    if std::io::stderr().is_terminal() {
+        eprint!("\r\x1b[2K");
+    }
+}
+
+/// Prints what the stored snapshot holds (namespaces include those only
+/// referenced by objects, as the dashboard counts them).
+async fn print_summary(pool: &sqlx::SqlitePool, id: i64, inv: &Inventory) -> anyhow::Result<()> {
+    let Some(s) = store::snapshots::get(pool, id).await? else {
+        anyhow::bail!("snapshot {id} was written but cannot be read back");
+    };
+    let unreadable = match inv.errors.len() {
+        0 => String::new(),
+        1 => "; 1 object could not be read".to_owned(),
+        n => format!("; {n} objects could not be read"),
+    };
+    println!(
+        "snapshot {id}: {} namespaces, {} workloads, {} containers, {} services, {} network policies{unreadable}",
+        s.namespaces, s.workloads, s.containers, s.services, s.network_policies,
+    );
+    Ok(())
 }
 
 /// The tightest Pod Security level (latest) a workload's pod template satisfies.
@@ -102,7 +256,7 @@ pub async fn snapshot_manifests(
     if objects == 0 {
         let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
         anyhow::bail!(
-            "no Kubernetes objects could be read from {} ({} documents had errors); the database was not changed",
+            "no Kubernetes objects could be read from {} ({} unreadable); the database was not changed",
             shown.join(", "),
             inv.errors.len()
         );
@@ -141,23 +295,47 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check {
             profile,
+            psp,
+            profiles_db,
+            fix,
             format,
             paths,
-        } => Ok(check::run(&profile, format, &paths)),
+        } => Ok(check::run(check::CheckOptions {
+            profile,
+            psp,
+            profiles_db,
+            fix,
+            format,
+            paths,
+        })
+        .await),
         Command::Serve {
             listen,
             db,
             manifests,
+            kube,
+            snapshot_interval,
+            cluster,
         } => {
             let pool = store::open(&db)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", db.display()))?;
-            if manifests.is_empty() {
+            let live = match kube.target() {
+                Some(target) => {
+                    let cluster = connect(&target, &kube, cluster.as_deref()).await?;
+                    Some(live::LiveCluster::new(cluster, pool.clone()))
+                }
+                None => None,
+            };
+            if live.is_some() {
+                // The cluster's first snapshot is taken once the server listens.
+            } else if manifests.is_empty() {
                 if let Some(id) = seed_if_empty(&pool).await? {
                     tracing::info!(snapshot = id, "loaded the demo cluster from seed/");
                 }
             } else {
-                let (id, inv) = snapshot_manifests(&pool, &manifests, "manifests").await?;
+                let name = cluster.as_deref().unwrap_or("manifests");
+                let (id, inv) = snapshot_manifests(&pool, &manifests, name).await?;
                 tracing::info!(
                     snapshot = id,
                     workloads = inv.workloads.len(),
@@ -172,40 +350,63 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "Portcullis is serving http://{addr} (database {})",
                 db.display()
             );
-            crate::serve(listener, crate::AppState { pool }, shutdown_signal()).await?;
+            if let Some(live) = &live {
+                eprintln!(
+                    "Snapshots of cluster {} ({}) at start{}",
+                    live.name(),
+                    live.server(),
+                    if snapshot_interval.is_zero() {
+                        String::new()
+                    } else {
+                        format!(" and every {}", duration_words(snapshot_interval))
+                    }
+                );
+                tokio::spawn(live.clone().run_every(snapshot_interval));
+            }
+            crate::serve(listener, crate::AppState { pool, live }, shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Snapshot {
             manifests,
+            kube,
             db,
             cluster,
         } => {
+            if let Some(target) = kube.target() {
+                let remote = connect(&target, &kube, cluster.as_deref()).await?;
+                // List first: a failed listing must leave the database (even its
+                // file) as it was.
+                let started = crate::now_ms();
+                let progress = progress_on_stderr();
+                let listed = remote.snapshot(&progress).await;
+                clear_progress();
+                let inv = listed.map_err(|e| {
+                    anyhow::anyhow!(
+                        "snapshot of cluster {} failed: {e}; the database was not changed",
+                        remote.name()
+                    )
+                })?;
+                let pool = store::open(&db)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", db.display()))?;
+                let id = live::store_listing(&pool, &remote, &inv, started)
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "cannot write the snapshot to {}: {e}; the database was not changed",
+                            db.display()
+                        )
+                    })?;
+                print_load_errors(&inv);
+                print_summary(&pool, id, &inv).await?;
+                return Ok(ExitCode::SUCCESS);
+            }
             let pool = store::open(&db)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", db.display()))?;
-            let (id, inv) = snapshot_manifests(&pool, &manifests, &cluster).await?;
-            let containers: usize = inv
-                .workloads
-                .iter()
-                .map(|w| {
-                    let s = &w.template.spec;
-                    s.containers.len()
-                        + s.init_containers.as_ref().map_or(0, Vec::len)
-                        + s.ephemeral_containers.as_ref().map_or(0, Vec::len)
-                })
-                .sum();
-            println!(
-                "snapshot {id}: {} namespaces, {} workloads, {containers} containers, {} services, {} network policies{}",
-                inv.namespaces.len(),
-                inv.workloads.len(),
-                inv.services.len(),
-                inv.network_policies.len(),
-                if inv.errors.is_empty() {
-                    String::new()
-                } else {
-                    format!("; {} documents could not be read", inv.errors.len())
-                }
-            );
+            let name = cluster.as_deref().unwrap_or("manifests");
+            let (id, inv) = snapshot_manifests(&pool, &manifests, name).await?;
+            print_summary(&pool, id, &inv).await?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -27,6 +27,24 @@ pub const WORKLOAD_KINDS: [&str; 8] = [
     "ReplicationController",
 ];
 
+/// Where a kind keeps its pod template, as object keys from the top: nothing
+/// for a Pod, `spec.jobTemplate.spec.template` for a CronJob, else `spec.template`.
+pub fn template_path(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "Pod" => &[],
+        "CronJob" => &["spec", "jobTemplate", "spec", "template"],
+        _ => &["spec", "template"],
+    }
+}
+
+/// [`template_path`] as an RFC 6901 pointer prefix (`""`, `/spec/template`, …).
+pub fn template_pointer(kind: &str) -> String {
+    template_path(kind)
+        .iter()
+        .map(|k| format!("/{k}"))
+        .collect()
+}
+
 /// `namespace/Kind/name`: the one string that names a workload in URLs, JSON and messages.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct WorkloadKey {

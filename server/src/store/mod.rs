@@ -1,7 +1,9 @@
 //! SQLite access: the schema lives in `migrations/`; every function takes `&SqlitePool`.
 
+pub mod diff;
 pub mod inventory;
 pub mod namespaces;
+pub mod profiles;
 pub mod snapshots;
 pub mod workloads;
 

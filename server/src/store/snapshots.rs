@@ -257,3 +257,45 @@ pub async fn count(pool: &SqlitePool) -> Result<i64, sqlx::Error> {
         .await?;
     Ok(n)
 }
+
+/// A cluster that has snapshots in the database.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterHistory {
+    pub cluster: String,
+    pub snapshots: i64,
+    /// Unix milliseconds of the newest snapshot.
+    pub latest: i64,
+}
+
+/// The clusters with snapshots, the most recently snapshotted first.
+pub async fn clusters(pool: &SqlitePool) -> Result<Vec<ClusterHistory>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT cluster, COUNT(*) AS snapshots, MAX(taken_at) AS latest FROM snapshots
+         GROUP BY cluster ORDER BY latest DESC, cluster",
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// One page of a cluster's snapshots, newest first, and how many it has.
+pub async fn list_cluster(
+    pool: &SqlitePool,
+    cluster: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Snapshot>, i64), sqlx::Error> {
+    let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM snapshots WHERE cluster = ?")
+        .bind(cluster)
+        .fetch_one(pool)
+        .await?;
+    let rows = sqlx::query_as(
+        "SELECT * FROM snapshots WHERE cluster = ? ORDER BY taken_at DESC, id DESC LIMIT ? OFFSET ?",
+    )
+    .bind(cluster)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(pool)
+    .await?;
+    Ok((rows, total))
+}

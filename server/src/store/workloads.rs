@@ -314,3 +314,38 @@ pub async fn flag_counts(
     }
     Ok(counts)
 }
+
+/// A workload's name and pod template, for evaluating many profiles at once.
+#[derive(Debug, Clone)]
+pub struct TemplateRow {
+    pub namespace: String,
+    pub kind: String,
+    pub name: String,
+    pub template: PodTemplate,
+}
+
+impl TemplateRow {
+    pub fn key(&self) -> String {
+        format!("{}/{}/{}", self.namespace, self.kind, self.name)
+    }
+}
+
+/// Every workload's pod template in a snapshot, by namespace, kind and name.
+pub async fn templates(pool: &SqlitePool, snapshot: i64) -> Result<Vec<TemplateRow>, sqlx::Error> {
+    let rows: Vec<(String, String, String, String)> = sqlx::query_as(
+        "SELECT namespace, kind, name, template FROM workloads
+         WHERE snapshot_id = ? ORDER BY namespace, kind, name",
+    )
+    .bind(snapshot)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(namespace, kind, name, t)| TemplateRow {
+            namespace,
+            kind,
+            name,
+            template: decode_template(&t),
+        })
+        .collect())
+}

@@ -16,7 +16,7 @@ pub enum AppError {
     Db(#[from] sqlx::Error),
     #[error("template error: {0}")]
     Render(#[from] askama::Error),
-    /// Any other failure on the server (the text goes to the log only).
+    /// Any other failure on the server (e.g. a background task that panicked).
     #[error("{0}")]
     Internal(String),
 }

@@ -49,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::overview::router())
         .merge(routes::workloads::router())
         .merge(routes::namespaces::router())
+        .merge(routes::profiles::router())
         .merge(routes::snapshots::router())
         .nest("/api/v1", routes::api::router().merge(routes::advisor::api()))
         .merge(routes::health::router())

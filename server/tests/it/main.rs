@@ -2,9 +2,11 @@
 
 mod advisor;
 mod check;
+mod cluster;
 mod common;
 mod conformance;
 mod corpus;
+mod profiles;
 mod psp;
 mod seed;
 mod store;

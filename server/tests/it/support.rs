@@ -44,7 +44,7 @@ pub async fn db_with(files: &[(&str, &str)]) -> TestDb {
     .await
     .expect("insert snapshot");
     TestDb {
-        state: AppState { pool },
+        state: AppState::new(pool),
         _dir: dir,
     }
 }

@@ -157,6 +157,20 @@ pub fn load_str(file: &str, text: &str, inv: &mut Inventory) {
     }
 }
 
+/// Reads one JSON object (or a `*List` of them), as the Kubernetes API returns
+/// it, into `inv`; a problem with it becomes a [`LoadError`] at `origin`. Items
+/// of an API list carry no `kind`: give each its kind and `apiVersion` first,
+/// or pass the whole list. Call [`finish`] once after the last object.
+pub fn load_value(value: Value, origin: &Origin, inv: &mut Inventory) {
+    let mut reader = Reader {
+        file: &origin.file,
+        by_name: None,
+        syntax: Syntax::Json,
+        inv,
+    };
+    reader.value(value, origin.document, origin.line, None, Source::Unknown);
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Format {
     Yaml,

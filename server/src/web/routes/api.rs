@@ -18,6 +18,7 @@ pub fn router() -> Router<AppState> {
         .route("/workloads", get(workloads))
         .route("/workloads/{ns}/{kind}/{name}", get(workload))
         .route("/snapshots", get(snapshots))
+        .merge(super::profiles::api_router())
         .fallback(not_found)
 }
 
@@ -33,14 +34,25 @@ async fn namespaces(
     Query(sp): Query<SnapshotParam>,
 ) -> Result<Json<Value>, ApiError> {
     let snapshot = chosen_snapshot(&state.pool, sp.snapshot).await?;
-    let list = match &snapshot {
-        Some(s) => store::namespaces::list(&state.pool, s.id).await?,
-        None => Vec::new(),
+    let (list, recommended) = match &snapshot {
+        Some(s) => (
+            store::namespaces::list(&state.pool, s.id).await?,
+            super::profiles::namespace_recommendations(&state.pool, s.id).await?,
+        ),
+        None => (Vec::new(), Default::default()),
     };
+    let items: Vec<Value> = list
+        .iter()
+        .map(|n| {
+            let mut j = serde_json::to_value(n).unwrap_or_default();
+            j["recommendedPreset"] = json!(recommended.get(&n.name).map(|p| p.id));
+            j
+        })
+        .collect();
     Ok(Json(json!({
         "snapshot": snapshot.map(|s| s.id),
-        "total": list.len(),
-        "namespaces": list,
+        "total": items.len(),
+        "namespaces": items,
     })))
 }
 
@@ -102,6 +114,17 @@ async fn workload(
     let Some(w) = store::workloads::get(&state.pool, snapshot.id, &ns, &kind, &name).await? else {
         return Err(AppError::NotFound(format!("There is no workload {ns}/{kind}/{name}.")).into());
     };
+    let entries = super::profiles::catalogue(&state.pool).await?;
+    let (template, kind) = (w.template.clone(), w.row.kind.clone());
+    let (profiles, recommended) = tokio::task::spawn_blocking(move || {
+        let list: Vec<Value> = entries
+            .iter()
+            .map(|e| super::profiles::verdict_json(e, &template, &kind))
+            .collect();
+        (list, crate::policy::profiles::recommend(&template))
+    })
+    .await
+    .map_err(|e| AppError::Internal(format!("evaluating profiles: {e}")))?;
     let containers: Vec<Value> = w
         .containers
         .iter()
@@ -140,6 +163,8 @@ async fn workload(
             "message": e.message(),
             "violations": e.violations,
         })).collect::<Vec<_>>(),
+        "profiles": profiles,
+        "recommendation": { "preset": recommended.id, "title": recommended.title },
         "containers": containers,
     })))
 }

@@ -5,6 +5,7 @@ pub mod api;
 pub mod health;
 pub mod namespaces;
 pub mod overview;
+pub mod profiles;
 pub mod snapshots;
 pub mod workloads;
 
@@ -54,11 +55,12 @@ impl Nav {
     }
 
     /// The pages of the navigation bar: (id, link, label).
-    pub fn items(&self) -> [(&'static str, &'static str, &'static str); 4] {
+    pub fn items(&self) -> [(&'static str, &'static str, &'static str); 5] {
         [
             ("overview", "/", "Overview"),
             ("namespaces", "/namespaces", "Namespaces"),
             ("workloads", "/workloads", "Workloads"),
+            ("profiles", "/profiles", "Profiles"),
             ("snapshots", "/snapshots", "Snapshots"),
         ]
     }

@@ -6,8 +6,11 @@ use axum::Router;
 use axum::extract::{Query, State};
 use axum::routing::get;
 
+use std::collections::BTreeMap;
+
 use super::{Nav, SnapshotParam, chosen_snapshot};
 use crate::AppState;
+use crate::policy::profiles::Preset;
 use crate::store::namespaces::NamespaceSummary;
 use crate::web::AppError;
 
@@ -21,9 +24,15 @@ pub struct NamespacesPage {
     pub nav: Nav,
     pub namespaces: Vec<NamespaceSummary>,
     pub snapshot_param: String,
+    /// The tightest preset every workload of a namespace already satisfies.
+    pub recommended: BTreeMap<String, &'static Preset>,
 }
 
 impl NamespacesPage {
+    pub fn recommendation(&self, ns: &str) -> Option<&'static Preset> {
+        self.recommended.get(ns).copied()
+    }
+
     pub fn workloads_url(&self, ns: &str) -> String {
         format!(
             "/workloads?{}{}",
@@ -38,13 +47,17 @@ async fn list(
     Query(sp): Query<SnapshotParam>,
 ) -> Result<NamespacesPage, AppError> {
     let snapshot = chosen_snapshot(&state.pool, sp.snapshot).await?;
-    let namespaces = match &snapshot {
-        Some(s) => crate::store::namespaces::list(&state.pool, s.id).await?,
-        None => Vec::new(),
+    let (namespaces, recommended) = match &snapshot {
+        Some(s) => (
+            crate::store::namespaces::list(&state.pool, s.id).await?,
+            super::profiles::namespace_recommendations(&state.pool, s.id).await?,
+        ),
+        None => (Vec::new(), BTreeMap::new()),
     };
     Ok(NamespacesPage {
         nav: Nav::new("namespaces", &snapshot),
         namespaces,
+        recommended,
         snapshot_param: sp
             .snapshot
             .map(|id| format!("&snapshot={id}"))

@@ -322,8 +322,11 @@ pub struct WorkloadPage {
     pub nav: Nav,
     pub w: WorkloadDetail,
     pub snapshot: Snapshot,
-    /// The pod template under baseline and restricted (latest).
-    pub verdicts: Vec<Evaluation>,
+    /// The pod template under every preset and custom profile, with fixes
+    /// and mutation previews.
+    pub profiles: Vec<super::profiles::VerdictView>,
+    /// The tightest preset it already satisfies.
+    pub recommended: &'static crate::policy::profiles::Preset,
 }
 
 /// The verdict of each Pod Security level (latest) that can deny, on a template.
@@ -358,6 +361,9 @@ impl WorkloadPage {
             self.w.row.namespace, self.w.row.kind, self.w.row.name
         )
     }
+    pub fn has_previews(&self) -> bool {
+        self.profiles.iter().any(|v| v.preview.is_some())
+    }
     pub fn list_url(&self) -> String {
         ListParams {
             namespace: Some(self.w.row.namespace.clone()),
@@ -381,9 +387,20 @@ async fn show(
             snapshot.id
         )));
     };
+    let entries = super::profiles::catalogue(&state.pool).await?;
+    let (template, kind) = (w.template.clone(), w.row.kind.clone());
+    let (profiles, recommended) = tokio::task::spawn_blocking(move || {
+        (
+            super::profiles::verdict_views(&entries, &template, &kind),
+            crate::policy::profiles::recommend(&template),
+        )
+    })
+    .await
+    .map_err(|e| AppError::Internal(format!("evaluating profiles: {e}")))?;
     Ok(WorkloadPage {
         nav: Nav::new("workloads", &Some(snapshot.clone())),
-        verdicts: verdicts(&w.template),
+        profiles,
+        recommended,
         w,
         snapshot,
     }
