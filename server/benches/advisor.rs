@@ -13,9 +13,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use portcullis::advisor::profile::Profile;
 use portcullis::advisor::{Advisor, Change, Mode, Target};
 use portcullis::model::Inventory;
+use portcullis::policy::profiles::Profile;
 use portcullis::policy::pss::{Level, LevelVersion};
 
 const NAMESPACES: usize = 100;

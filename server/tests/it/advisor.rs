@@ -716,6 +716,53 @@ mod what_if_api {
     }
 
     #[tokio::test]
+    async fn presets_and_custom_profiles() {
+        use portcullis::policy::profiles::Profile;
+        use portcullis::policy::pss::{Level, LevelVersion};
+        let db = seed_db().await;
+        let custom =
+            Profile::level(LevelVersion::latest(Level::Baseline)).to_custom("legacy-floor");
+        portcullis::store::profiles::insert(&db.state.pool, &custom, "test", 1)
+            .await
+            .expect("insert");
+        let body = what_if(
+            &db,
+            json!([{"assign": {"target": "namespace/legacy", "profile": "legacy-floor", "mode": "enforce"}}]),
+        )
+        .await;
+        let blocked = ids(&body["blocked"], "workload");
+        assert_eq!(
+            blocked.len(),
+            5,
+            "the five privileged legacy workloads: {blocked:?}"
+        );
+        assert!(body["blocked"][0]["profile"] == "legacy-floor", "{body}");
+
+        let body = what_if(
+            &db,
+            json!([{"assign": {"target": "workload/payments-secure/Deployment/card-vault", "profile": "strict", "mode": "enforce"}}]),
+        )
+        .await;
+        assert_eq!(body["after"]["workloads"], 45);
+
+        let (status, body) = post(
+            &db,
+            &json!({"changes": [{"assign": {"target": "namespace/shop", "profile": "nobody", "mode": "warn"}}]}).to_string(),
+            Some("application/json"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(body["field"], "changes[0].assign.profile");
+        assert!(
+            body["error"]
+                .as_str()
+                .expect("error")
+                .contains("unknown profile \"nobody\""),
+            "{body}"
+        );
+    }
+
+    #[tokio::test]
     async fn no_changes_no_impact() {
         let db = seed_db().await;
         let body = what_if(&db, json!([])).await;

@@ -5,6 +5,7 @@
 //! verdicts) is built once and kept in a small cache keyed by database file
 //! and snapshot.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex};
 
@@ -19,8 +20,8 @@ use serde_json::{Value, json};
 
 use super::{SnapshotParam, chosen_snapshot};
 use crate::AppState;
-use crate::advisor::profile;
 use crate::advisor::{Advisor, Change, Impact, Mode, Target};
+use crate::policy::profiles::{CustomProfile, Profile, ProfileRef};
 use crate::store;
 use crate::store::snapshots::Snapshot;
 use crate::web::{ApiError, AppError};
@@ -213,14 +214,39 @@ pub fn parse_request(body: Value) -> Result<WhatIfRequest, FieldError> {
     })
 }
 
+/// Custom profiles by name, as the request needs them.
+pub type CustomProfiles = HashMap<String, CustomProfile>;
+
+/// Loads the custom profiles a request names (presets and levels need nothing).
+pub async fn custom_profiles(
+    pool: &sqlx::SqlitePool,
+    req: &WhatIfRequest,
+) -> Result<CustomProfiles, AppError> {
+    let mut out = CustomProfiles::new();
+    for c in &req.changes {
+        let Some(a) = &c.assign else { continue };
+        if let Ok(ProfileRef::Custom(name)) = ProfileRef::parse(&a.profile)
+            && !out.contains_key(&name)
+            && let Some(stored) = store::profiles::get(pool, &name).await?
+        {
+            out.insert(name, stored.profile);
+        }
+    }
+    Ok(out)
+}
+
 /// Turns a request into changes of `advisor`'s snapshot, checking that
 /// targets, profiles and policies exist and that YAML parses.
-pub fn to_changes(advisor: &Advisor, req: &WhatIfRequest) -> Result<Vec<Change>, FieldError> {
+pub fn to_changes(
+    advisor: &Advisor,
+    req: &WhatIfRequest,
+    custom: &CustomProfiles,
+) -> Result<Vec<Change>, FieldError> {
     let mut out = Vec::with_capacity(req.changes.len());
     for (i, c) in req.changes.iter().enumerate() {
         let at = format!("changes[{i}]");
         match (&c.assign, &c.network_policy) {
-            (Some(a), None) => out.push(assign(advisor, a, &format!("{at}.assign"))?),
+            (Some(a), None) => out.push(assign(advisor, a, &format!("{at}.assign"), custom)?),
             (None, Some(p)) => out.push(policy_change(advisor, p, &format!("{at}.networkPolicy"))?),
             _ => {
                 return Err(FieldError::unprocessable(
@@ -235,7 +261,12 @@ pub fn to_changes(advisor: &Advisor, req: &WhatIfRequest) -> Result<Vec<Change>,
     Ok(out)
 }
 
-fn assign(advisor: &Advisor, a: &AssignRequest, at: &str) -> Result<Change, FieldError> {
+fn assign(
+    advisor: &Advisor,
+    a: &AssignRequest,
+    at: &str,
+    custom: &CustomProfiles,
+) -> Result<Change, FieldError> {
     let target_field = format!("{at}.target");
     let target = if let Some(ns) = a.target.strip_prefix("namespace/") {
         if !advisor.cluster.namespace_labels.contains_key(ns) {
@@ -267,7 +298,7 @@ fn assign(advisor: &Advisor, a: &AssignRequest, at: &str) -> Result<Change, Fiel
         ));
     };
     let profile_field = format!("{at}.profile");
-    let profile = resolve_profile(&a.profile).map_err(|e| {
+    let profile = resolve_profile(&a.profile, custom).map_err(|e| {
         FieldError::unprocessable(profile_field.clone(), format!("{profile_field}: {e}"))
     })?;
     Ok(Change::Assign {
@@ -277,9 +308,13 @@ fn assign(advisor: &Advisor, a: &AssignRequest, at: &str) -> Result<Change, Fiel
     })
 }
 
-/// The one place a profile name becomes a profile for the advisor.
-fn resolve_profile(name: &str) -> Result<profile::Profile, String> {
-    profile::resolve(name)
+/// The one place a profile name becomes a profile for the advisor: a level
+/// (`restricted`, `baseline:v1.30`), a preset (`strict`, `node-agent`) or a
+/// custom profile of the database.
+fn resolve_profile(name: &str, custom: &CustomProfiles) -> Result<Profile, String> {
+    ProfileRef::parse(name)
+        .and_then(|r| r.resolve(|n| custom.get(n).cloned()))
+        .map_err(|e| e.to_string())
 }
 
 fn policy_change(advisor: &Advisor, p: &PolicyRequest, at: &str) -> Result<Change, FieldError> {
@@ -378,6 +413,9 @@ async fn what_if(
     let advisor = advisor_for(&state, &snapshot)
         .await
         .map_err(|e| ApiError(e).into_response())?;
-    let changes = to_changes(&advisor, &req).map_err(IntoResponse::into_response)?;
+    let custom = custom_profiles(&state.pool, &req)
+        .await
+        .map_err(|e| ApiError(e).into_response())?;
+    let changes = to_changes(&advisor, &req, &custom).map_err(IntoResponse::into_response)?;
     Ok(Json(advisor.what_if(&changes)))
 }
