@@ -48,6 +48,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(routes::overview::router())
         .merge(routes::workloads::router())
+        .merge(routes::advisor::router())
         .merge(routes::namespaces::router())
         .merge(routes::profiles::router())
         .merge(routes::snapshots::router())

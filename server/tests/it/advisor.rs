@@ -837,3 +837,160 @@ mod what_if_api {
         }
     }
 }
+
+mod page {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use super::api::seed_db;
+
+    async fn send(db: &crate::support::TestDb, req: Request<Body>) -> (StatusCode, String) {
+        let resp = portcullis::app(db.state.clone())
+            .oneshot(req)
+            .await
+            .expect("response");
+        let status = resp.status();
+        let body = resp.into_body().collect().await.expect("body").to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    fn form(body: &str, hx: bool) -> Request<Body> {
+        let mut req =
+            Request::post("/advisor").header("content-type", "application/x-www-form-urlencoded");
+        if hx {
+            req = req
+                .header("HX-Request", "true")
+                .header("HX-Target", "impact");
+        }
+        req.body(Body::from(body.to_owned())).expect("request")
+    }
+
+    #[tokio::test]
+    async fn the_page_has_the_graph_the_form_and_a_table_of_connections() {
+        let db = seed_db().await;
+        let (status, html) = send(
+            &db,
+            Request::get("/advisor").body(Body::empty()).expect("req"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            html.contains(r#"<a href="/advisor" aria-current="page">Advisor</a>"#),
+            "nav"
+        );
+        assert!(html.contains(r#"data-graph-url="/api/v1/graph""#));
+        assert!(html.contains(r#"<script src="/static/advisor.js" defer></script>"#));
+        assert!(!html.contains("<script>"), "no inline script (CSP)");
+        assert!(html.contains(r#"<option value="namespace/shop">namespace shop (enforces baseline:v1.33)</option>"#), "{html}");
+        assert!(html.contains(r#"<option value="shop/orders-queue-ingress">"#));
+        assert!(html.contains(r#"data-testid="connection-total">"#));
+        // The one denied connection, readable without JavaScript.
+        let (_, html) = send(
+            &db,
+            Request::get("/advisor?verdict=denied")
+                .body(Body::empty())
+                .expect("req"),
+        )
+        .await;
+        assert!(
+            html.contains("⊘ denied</span> by <code>shop/orders-queue-ingress</code>"),
+            "{html}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_table_filters_and_pages_as_a_partial() {
+        let db = seed_db().await;
+        let req = Request::get("/advisor?verdict=denied")
+            .header("HX-Request", "true")
+            .header("HX-Target", "connections")
+            .body(Body::empty())
+            .expect("req");
+        let (status, html) = send(&db, req).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            html.trim_start().starts_with(r#"<div id="connections""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"data-testid="connection-total">1<"#),
+            "{html}"
+        );
+        let (status, _) = send(
+            &db,
+            Request::get("/advisor?sort=nope")
+                .body(Body::empty())
+                .expect("req"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let (_, html) = send(
+            &db,
+            Request::get("/advisor?page=2")
+                .body(Body::empty())
+                .expect("req"),
+        )
+        .await;
+        assert!(html.contains("Page 2 of 2"), "{html}");
+    }
+
+    #[tokio::test]
+    async fn preview_returns_the_impact_panel_or_the_page() {
+        let db = seed_db().await;
+        let (status, html) = send(
+            &db,
+            form(
+                "target=namespace%2Fshop&profile=restricted%3Alatest&mode=enforce",
+                true,
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            html.trim_start().starts_with(r#"<section id="impact""#),
+            "{html}"
+        );
+        assert!(html.contains(r#"data-testid="blocked""#));
+        assert!(html.contains("shop/Deployment/catalog"));
+        let data = html.split("data-blocked=\"").nth(1).expect("data-blocked");
+        assert!(
+            data.starts_with("[&#34;shop/"),
+            "data attribute for the graph: {data}"
+        );
+        assert!(html.contains("✗ Broken connections"));
+        assert!(html.contains("↯ Downstream"));
+
+        let (status, html) = send(
+            &db,
+            form(
+                "target=namespace%2Fshop&profile=restricted&mode=warn",
+                false,
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(html.contains("<html"), "without htmx: the whole page");
+        assert!(html.contains(r#"data-testid="warnings""#));
+        assert!(
+            html.contains(r#"<input type="radio" name="mode" value="warn" checked>"#),
+            "the form keeps its values"
+        );
+    }
+
+    #[tokio::test]
+    async fn preview_errors_show_at_the_form() {
+        let db = seed_db().await;
+        let (status, html) = send(&db, form("target=&apply=kind%3A+Nope", true)).await;
+        assert_eq!(status, StatusCode::OK, "htmx swaps 2xx only");
+        assert!(html.contains(r#"data-testid="impact-error""#), "{html}");
+        assert!(
+            html.contains("expected exactly one NetworkPolicy") || html.contains("does not parse"),
+            "{html}"
+        );
+        let (status, html) = send(&db, form("mode=enforce", false)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(html.contains(r#"id="target-error""#), "{html}");
+    }
+}

@@ -9,22 +9,33 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex};
 
+use askama::Template;
+use askama_web::WebTemplate;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Query, Request, State};
-use axum::http::StatusCode;
+use axum::extract::{Form, FromRequest, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use axum_htmx::HxRequest;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{SnapshotParam, chosen_snapshot};
+use super::workloads::workload_url;
+use super::{Nav, SnapshotParam, chosen_snapshot};
 use crate::AppState;
+use crate::advisor::EXTERNAL;
+use crate::advisor::graph::EdgeJson;
 use crate::advisor::{Advisor, Change, Impact, Mode, Target};
 use crate::policy::profiles::{CustomProfile, Profile, ProfileRef};
 use crate::store;
 use crate::store::snapshots::Snapshot;
 use crate::web::{ApiError, AppError};
+
+/// The Advisor page.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/advisor", get(page).post(preview))
+}
 
 /// Routes under `/api/v1`.
 pub fn api() -> Router<AppState> {
@@ -418,4 +429,612 @@ async fn what_if(
         .map_err(|e| ApiError(e).into_response())?;
     let changes = to_changes(&advisor, &req, &custom).map_err(IntoResponse::into_response)?;
     Ok(Json(advisor.what_if(&changes)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Advisor page
+
+/// Rows of the connection table per page.
+pub const ROWS_PER_PAGE: usize = 50;
+
+/// The connection table's state, as it appears in the URL.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TableParams {
+    pub snapshot: Option<String>,
+    /// Connections with an end in this namespace.
+    pub namespace: Option<String>,
+    /// `allowed` or `denied`.
+    pub verdict: Option<String>,
+    /// `from`, `to`, `port` or `verdict`.
+    pub sort: Option<String>,
+    pub page: Option<String>,
+}
+
+fn filled(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+impl TableParams {
+    fn snapshot_id(&self) -> Result<Option<i64>, AppError> {
+        filled(&self.snapshot)
+            .map(|s| {
+                s.parse::<i64>().map_err(|_| {
+                    AppError::BadRequest(format!("snapshot must be a number, not {s:?}"))
+                })
+            })
+            .transpose()
+    }
+
+    pub fn url(&self) -> String {
+        let pairs: Vec<(&str, &str)> = [
+            ("snapshot", &self.snapshot),
+            ("namespace", &self.namespace),
+            ("verdict", &self.verdict),
+            ("sort", &self.sort),
+            ("page", &self.page),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| filled(v).map(|v| (k, v)))
+        .collect();
+        let q = serde_urlencoded::to_string(pairs).unwrap_or_default();
+        if q.is_empty() {
+            "/advisor".to_owned()
+        } else {
+            format!("/advisor?{q}")
+        }
+    }
+
+    pub fn sort_url(&self, key: &str) -> String {
+        TableParams {
+            sort: Some(key.to_owned()),
+            page: None,
+            ..self.clone()
+        }
+        .url()
+    }
+
+    pub fn page_url(&self, page: usize) -> String {
+        TableParams {
+            page: Some(page.to_string()),
+            ..self.clone()
+        }
+        .url()
+    }
+
+    pub fn sort_key(&self) -> &str {
+        filled(&self.sort).unwrap_or("from")
+    }
+
+    pub fn aria_sort(&self, key: &str) -> &'static str {
+        if self.sort_key() == key {
+            "ascending"
+        } else {
+            "none"
+        }
+    }
+
+    pub fn is(&self, field: &Option<String>, v: &str) -> bool {
+        filled(field) == Some(v)
+    }
+}
+
+/// One row of the connection table.
+pub struct ConnectionRow {
+    pub edge: EdgeJson,
+    /// Link to the source's workload page (none for `external`).
+    pub from_url: Option<String>,
+    pub to_url: Option<String>,
+}
+
+/// The connection table (partial): every connection, readable without JavaScript.
+#[derive(Template, WebTemplate)]
+#[template(path = "partials/advisor_connections.html")]
+pub struct ConnectionTable {
+    pub params: TableParams,
+    pub rows: Vec<ConnectionRow>,
+    pub total: usize,
+    pub page: usize,
+    pub pages: usize,
+    pub namespaces: Vec<String>,
+}
+
+impl ConnectionTable {
+    pub fn first_row(&self) -> usize {
+        if self.total == 0 {
+            0
+        } else {
+            (self.page - 1) * ROWS_PER_PAGE + 1
+        }
+    }
+    pub fn last_row(&self) -> usize {
+        (self.first_row() + self.rows.len()).saturating_sub(1)
+    }
+}
+
+fn node_url(id: &str, snapshot_query: &str) -> Option<String> {
+    if id == EXTERNAL {
+        return None;
+    }
+    let k = crate::model::WorkloadKey::parse(id)?;
+    Some(format!(
+        "{}{snapshot_query}",
+        workload_url(&k.namespace, &k.kind, &k.name)
+    ))
+}
+
+fn connection_table(
+    advisor: &Advisor,
+    params: TableParams,
+    explicit: Option<i64>,
+) -> Result<ConnectionTable, AppError> {
+    let g = advisor.graph_json();
+    let ns = filled(&params.namespace).map(str::to_owned);
+    let verdict = match filled(&params.verdict) {
+        None => None,
+        Some("allowed") => Some(true),
+        Some("denied") => Some(false),
+        Some(other) => {
+            return Err(AppError::BadRequest(format!(
+                "verdict must be allowed or denied, not {other:?}"
+            )));
+        }
+    };
+    let in_ns = |id: &str| {
+        ns.as_deref()
+            .is_none_or(|ns| id.split('/').next() == Some(ns))
+    };
+    let mut edges: Vec<EdgeJson> = g
+        .edges
+        .into_iter()
+        .filter(|e| ns.is_none() || in_ns(&e.from) || in_ns(&e.to))
+        .filter(|e| verdict.is_none_or(|v| e.allowed == v))
+        .collect();
+    match params.sort_key() {
+        "from" => {}
+        "to" => edges.sort_by(|a, b| (&a.to, &a.from, a.port).cmp(&(&b.to, &b.from, b.port))),
+        "port" => edges.sort_by(|a, b| (a.port, &a.from, &a.to).cmp(&(b.port, &b.from, &b.to))),
+        "verdict" => edges.sort_by_key(|e| e.allowed),
+        other => {
+            return Err(AppError::BadRequest(format!(
+                "sort must be from, to, port or verdict, not {other:?}"
+            )));
+        }
+    }
+    let total = edges.len();
+    let pages = total.div_ceil(ROWS_PER_PAGE).max(1);
+    let page = match filled(&params.page) {
+        None => 1,
+        Some(p) => match p.parse::<usize>() {
+            Ok(n) if n >= 1 => n.min(pages),
+            _ => {
+                return Err(AppError::BadRequest(format!(
+                    "page must be a positive number, not {p:?}"
+                )));
+            }
+        },
+    };
+    let q = explicit
+        .map(|id| format!("?snapshot={id}"))
+        .unwrap_or_default();
+    let rows = edges
+        .into_iter()
+        .skip((page - 1) * ROWS_PER_PAGE)
+        .take(ROWS_PER_PAGE)
+        .map(|edge| ConnectionRow {
+            from_url: node_url(&edge.from, &q),
+            to_url: node_url(&edge.to, &q),
+            edge,
+        })
+        .collect();
+    Ok(ConnectionTable {
+        params,
+        rows,
+        total,
+        page,
+        pages,
+        namespaces: namespaces(advisor),
+    })
+}
+
+fn namespaces(advisor: &Advisor) -> Vec<String> {
+    let mut v: Vec<String> = advisor.cluster.namespace_labels.keys().cloned().collect();
+    v.sort();
+    v
+}
+
+/// The change form's fields (all optional; empty means "not part of the change").
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ChangeForm {
+    pub snapshot: Option<String>,
+    /// `namespace/<name>` or `workload/<id>`.
+    pub target: Option<String>,
+    pub profile: Option<String>,
+    pub mode: Option<String>,
+    /// NetworkPolicy YAML to apply.
+    pub apply: Option<String>,
+    /// `namespace/name` of a NetworkPolicy to remove.
+    pub remove: Option<String>,
+}
+
+impl ChangeForm {
+    /// The same request the JSON API takes, or the field that is wrong.
+    fn request(&self) -> Result<WhatIfRequest, FieldError> {
+        let mut changes = Vec::new();
+        if let Some(target) = filled(&self.target) {
+            let mode = match filled(&self.mode).unwrap_or("enforce") {
+                "enforce" => Mode::Enforce,
+                "warn" => Mode::Warn,
+                "audit" => Mode::Audit,
+                other => {
+                    return Err(FieldError::unprocessable(
+                        "mode",
+                        format!("mode must be enforce, warn or audit, not {other:?}"),
+                    ));
+                }
+            };
+            changes.push(ChangeRequest {
+                assign: Some(AssignRequest {
+                    target: target.to_owned(),
+                    profile: filled(&self.profile).unwrap_or("restricted").to_owned(),
+                    mode,
+                }),
+                network_policy: None,
+            });
+        }
+        if let Some(yaml) = filled(&self.apply) {
+            changes.push(ChangeRequest {
+                assign: None,
+                network_policy: Some(PolicyRequest {
+                    apply: Some(yaml.to_owned()),
+                    remove: None,
+                }),
+            });
+        }
+        if let Some(id) = filled(&self.remove) {
+            changes.push(ChangeRequest {
+                assign: None,
+                network_policy: Some(PolicyRequest {
+                    apply: None,
+                    remove: Some(id.to_owned()),
+                }),
+            });
+        }
+        if changes.is_empty() {
+            return Err(FieldError::unprocessable(
+                "target",
+                "Choose a namespace or workload and a profile, or give a NetworkPolicy to apply or remove.",
+            ));
+        }
+        Ok(WhatIfRequest { changes })
+    }
+
+    pub fn value<'a>(&'a self, v: &'a Option<String>) -> &'a str {
+        v.as_deref().unwrap_or("")
+    }
+
+    pub fn is(&self, field: &Option<String>, v: &str) -> bool {
+        filled(field) == Some(v)
+    }
+
+    /// The mode chosen (enforce when none).
+    pub fn mode_is(&self, m: &str) -> bool {
+        filled(&self.mode).unwrap_or("enforce") == m
+    }
+
+    /// The profile chosen (restricted when none).
+    pub fn profile_is(&self, p: &str) -> bool {
+        filled(&self.profile).unwrap_or("restricted") == p
+    }
+
+    /// What the change is, in words.
+    fn summary(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(t) = filled(&self.target) {
+            parts.push(format!(
+                "{} {} on {}",
+                filled(&self.profile).unwrap_or("restricted"),
+                filled(&self.mode).unwrap_or("enforce"),
+                t
+            ));
+        }
+        if filled(&self.apply).is_some() {
+            parts.push("apply the NetworkPolicy".to_owned());
+        }
+        if let Some(r) = filled(&self.remove) {
+            parts.push(format!("remove NetworkPolicy {r}"));
+        }
+        parts.join("; ")
+    }
+}
+
+/// A form field's error, as the page shows it.
+pub struct FormError {
+    /// The form control it belongs to (`target`, `profile`, `mode`, `apply`, `remove`).
+    pub control: &'static str,
+    pub message: String,
+}
+
+impl FormError {
+    fn from(e: FieldError) -> FormError {
+        let control = match e.field.rsplit('.').next().unwrap_or("") {
+            "profile" => "profile",
+            "mode" => "mode",
+            "apply" => "apply",
+            "remove" => "remove",
+            _ => "target",
+        };
+        // Drop the API's `changes[0].assign.target: ` prefix: the page points at the control.
+        let message = match e.message.split_once(": ") {
+            Some((field, rest)) if field == e.field => rest.to_owned(),
+            _ => e.message,
+        };
+        FormError { control, message }
+    }
+}
+
+/// The impact panel (partial), swapped in after a preview.
+#[derive(Template, WebTemplate)]
+#[template(path = "partials/advisor_impact.html")]
+pub struct ImpactPanel {
+    pub impact: Option<Impact>,
+    pub summary: String,
+    pub error: Option<FormError>,
+    pub snapshot_query: String,
+}
+
+/// At most this many items of each impact list are shown (the API has them all).
+pub const SHOWN: usize = 200;
+
+impl ImpactPanel {
+    fn empty() -> ImpactPanel {
+        ImpactPanel {
+            impact: None,
+            summary: String::new(),
+            error: None,
+            snapshot_query: String::new(),
+        }
+    }
+
+    pub fn url(&self, id: &str) -> String {
+        node_url(id, &self.snapshot_query).unwrap_or_default()
+    }
+
+    /// For the graph: JSON lists the script reads from the panel's data attributes.
+    pub fn data(&self, what: &str) -> String {
+        let Some(i) = &self.impact else {
+            return "[]".to_owned();
+        };
+        let v = match what {
+            "blocked" => json!(i.blocked.iter().map(|b| &b.workload).collect::<Vec<_>>()),
+            "warned" => json!(i.warnings.iter().map(|b| &b.workload).collect::<Vec<_>>()),
+            "downstream" => json!(i.downstream.iter().map(|d| &d.workload).collect::<Vec<_>>()),
+            "broken" => json!(
+                i.broken_connections
+                    .iter()
+                    .map(|b| json!([b.from, b.to, b.port, b.protocol]))
+                    .collect::<Vec<_>>()
+            ),
+            _ => json!([]),
+        };
+        v.to_string()
+    }
+
+    pub fn more(&self, n: usize) -> usize {
+        n.saturating_sub(SHOWN)
+    }
+}
+
+/// An option of the target list.
+pub struct TargetOption {
+    pub value: String,
+    pub label: String,
+    /// The namespace or workload id alone.
+    pub id: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/advisor.html")]
+pub struct AdvisorPage {
+    pub nav: Nav,
+    pub snapshot_id: Option<i64>,
+    pub graph_url: String,
+    pub form: ChangeForm,
+    pub namespace_targets: Vec<TargetOption>,
+    pub workload_targets: Vec<(String, Vec<TargetOption>)>,
+    pub levels: Vec<String>,
+    pub presets: Vec<(&'static str, &'static str)>,
+    pub custom: Vec<String>,
+    pub policies: Vec<String>,
+    pub impact: ImpactPanel,
+    pub table: ConnectionTable,
+    pub nodes: usize,
+    pub edges: usize,
+}
+
+impl AdvisorPage {
+    pub fn error_for(&self, control: &str) -> Option<&str> {
+        self.impact
+            .error
+            .as_ref()
+            .filter(|e| e.control == control)
+            .map(|e| e.message.as_str())
+    }
+}
+
+async fn build_page(
+    state: &AppState,
+    snapshot: Option<Snapshot>,
+    explicit: Option<i64>,
+    advisor: Option<Arc<Advisor>>,
+    form: ChangeForm,
+    impact: ImpactPanel,
+    params: TableParams,
+) -> Result<AdvisorPage, AppError> {
+    let custom = store::profiles::list(&state.pool)
+        .await?
+        .into_iter()
+        .map(|p| p.profile.name)
+        .collect();
+    let empty = Advisor::new(crate::model::Inventory::default());
+    let a: &Advisor = advisor.as_deref().unwrap_or(&empty);
+    let table = connection_table(a, params, explicit)?;
+    let namespace_targets = namespaces(a)
+        .into_iter()
+        .map(|ns| {
+            let labels = &a.cluster.namespace_labels[&ns];
+            let enforce = crate::advisor::profile::from_namespace_labels(labels, "enforce")
+                .map(|p| format!(" (enforces {})", p.name))
+                .unwrap_or_default();
+            TargetOption {
+                value: format!("namespace/{ns}"),
+                label: format!("namespace {ns}{enforce}"),
+                id: ns,
+            }
+        })
+        .collect();
+    let mut workload_targets: Vec<(String, Vec<TargetOption>)> = Vec::new();
+    let mut ids: Vec<&String> = a.cluster.by_id.keys().collect();
+    ids.sort();
+    for id in ids {
+        let ns = id.split('/').next().unwrap_or("").to_owned();
+        let opt = TargetOption {
+            value: format!("workload/{id}"),
+            label: id
+                .split_once('/')
+                .map_or(id.as_str(), |(_, rest)| rest)
+                .to_owned(),
+            id: id.clone(),
+        };
+        match workload_targets.last_mut() {
+            Some((n, list)) if *n == ns => list.push(opt),
+            _ => workload_targets.push((ns, vec![opt])),
+        }
+    }
+    let q = explicit
+        .map(|id| format!("?snapshot={id}"))
+        .unwrap_or_default();
+    Ok(AdvisorPage {
+        nav: Nav::new("advisor", &snapshot),
+        snapshot_id: explicit,
+        graph_url: format!("/api/v1/graph{q}"),
+        form,
+        namespace_targets,
+        workload_targets,
+        levels: ["restricted", "baseline", "privileged"]
+            .iter()
+            .map(|l| format!("{l}:latest"))
+            .collect(),
+        presets: crate::policy::profiles::PRESETS
+            .iter()
+            .filter(|p| p.level.is_none() || p.psp_yaml.is_some())
+            .map(|p| (p.id, p.title))
+            .collect(),
+        custom,
+        policies: a.policies.all().map(|p| p.id.to_string()).collect(),
+        nodes: a.graph.graph.node_count(),
+        edges: a.graph.graph.edge_count(),
+        impact,
+        table,
+    })
+}
+
+fn is_table_request(headers: &HeaderMap) -> bool {
+    headers
+        .get("HX-Target")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t == "connections")
+}
+
+async fn page(
+    State(state): State<AppState>,
+    HxRequest(hx): HxRequest,
+    headers: HeaderMap,
+    Query(params): Query<TableParams>,
+) -> Result<Response, AppError> {
+    let explicit = params.snapshot_id()?;
+    let snapshot = chosen_snapshot(&state.pool, explicit).await?;
+    let advisor = match &snapshot {
+        Some(s) => Some(advisor_for(&state, s).await?),
+        None => None,
+    };
+    if hx && is_table_request(&headers) {
+        let empty = Advisor::new(crate::model::Inventory::default());
+        let a = advisor.as_deref().unwrap_or(&empty);
+        return Ok(connection_table(a, params, explicit)?.into_response());
+    }
+    let form = ChangeForm {
+        snapshot: params.snapshot.clone(),
+        ..ChangeForm::default()
+    };
+    let mut impact = ImpactPanel::empty();
+    impact.snapshot_query = explicit
+        .map(|id| format!("?snapshot={id}"))
+        .unwrap_or_default();
+    Ok(
+        build_page(&state, snapshot, explicit, advisor, form, impact, params)
+            .await?
+            .into_response(),
+    )
+}
+
+/// `POST /advisor`: the preview of the form's change; the impact panel for
+/// htmx, the whole page otherwise. Nothing is applied.
+async fn preview(
+    State(state): State<AppState>,
+    HxRequest(hx): HxRequest,
+    Form(form): Form<ChangeForm>,
+) -> Result<Response, AppError> {
+    let explicit = filled(&form.snapshot)
+        .map(|s| {
+            s.parse::<i64>()
+                .map_err(|_| AppError::BadRequest(format!("snapshot must be a number, not {s:?}")))
+        })
+        .transpose()?;
+    let Some(snapshot) = chosen_snapshot(&state.pool, explicit).await? else {
+        return Err(AppError::NotFound(
+            "No snapshot has been taken yet: there is nothing to preview against.".into(),
+        ));
+    };
+    let advisor = advisor_for(&state, &snapshot).await?;
+    let mut panel = ImpactPanel::empty();
+    panel.snapshot_query = explicit
+        .map(|id| format!("?snapshot={id}"))
+        .unwrap_or_default();
+    panel.summary = form.summary();
+    let result = match form.request() {
+        Ok(req) => {
+            let custom = custom_profiles(&state.pool, &req).await?;
+            to_changes(&advisor, &req, &custom).map(|changes| advisor.what_if(&changes))
+        }
+        Err(e) => Err(e),
+    };
+    let failed = result.is_err();
+    match result {
+        Ok(impact) => panel.impact = Some(impact),
+        Err(e) => panel.error = Some(FormError::from(e)),
+    }
+    if hx {
+        // htmx swaps 2xx answers only: the error is shown in the panel.
+        return Ok(panel.into_response());
+    }
+    let params = TableParams {
+        snapshot: form.snapshot.clone(),
+        ..TableParams::default()
+    };
+    let page = build_page(
+        &state,
+        Some(snapshot),
+        explicit,
+        Some(advisor),
+        form,
+        panel,
+        params,
+    )
+    .await?;
+    let status = if failed {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, page).into_response())
 }
