@@ -261,7 +261,7 @@ impl Graph {
         cluster.by_id.get(id).map(|&i| self.workload_nodes[i])
     }
 
-    fn external_node(&mut self) -> NodeIndex {
+    pub(super) fn external_node(&mut self) -> NodeIndex {
         if let Some(n) = self.external {
             return n;
         }

@@ -5,6 +5,7 @@
 //! Pure: no IO, no axum, sqlx or kube. The web layer reads a snapshot into an
 //! [`Inventory`], builds an [`Advisor`] once and asks it questions.
 
+pub mod flows;
 pub mod graph;
 pub mod netpol;
 pub mod profile;
@@ -29,9 +30,18 @@ pub struct Advisor {
 
 impl Advisor {
     pub fn new(inventory: Inventory) -> Advisor {
+        Advisor::with_flows(inventory, &[])
+    }
+
+    /// The advisor with observed flows merged into the graph (see [`flows`]).
+    pub fn with_flows(inventory: Inventory, observed: &[flows::Observed]) -> Advisor {
         let cluster = Cluster::new(inventory);
         let policies = PolicySet::new(&cluster.inventory.network_policies);
-        let graph = Graph::build(&cluster, &policies);
+        let mut graph = Graph::build(&cluster, &policies);
+        if !observed.is_empty() {
+            graph.add_observed(&cluster, observed);
+            graph.decide(&cluster, &policies);
+        }
         let current = Current::new(&cluster, &graph);
         Advisor {
             cluster,

@@ -1,10 +1,12 @@
 //! A snapshot read back as an [`Inventory`] (what the advisor builds its graph
-//! from), and the ConfigMaps of a snapshot (`config_maps`, migration 0020).
+//! from), the ConfigMaps of a snapshot and its observed flows (`config_maps`
+//! and `flows`, migration 0020).
 
 use std::collections::BTreeMap;
 
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
+use crate::advisor::flows::Observed;
 use crate::model::{
     ConfigMapObject, Inventory, Namespace, NetworkPolicyObject, Origin, ServiceObject, Workload,
     WorkloadKey,
@@ -40,6 +42,7 @@ struct WorkloadRow {
     annotations: String,
     replicas: Option<i64>,
     schedule: Option<String>,
+    folded: String,
     origin_file: String,
     origin_document: i64,
     origin_line: i64,
@@ -71,7 +74,7 @@ pub async fn load(pool: &SqlitePool, snapshot: i64) -> Result<Inventory, sqlx::E
 
     let rows: Vec<WorkloadRow> = sqlx::query_as(
         "SELECT namespace, kind, name, api_version, labels, annotations, replicas, schedule,
-                origin_file, origin_document, origin_line, template
+                folded, origin_file, origin_document, origin_line, template
          FROM workloads WHERE snapshot_id = ? ORDER BY namespace, kind, name",
     )
     .bind(snapshot)
@@ -87,7 +90,7 @@ pub async fn load(pool: &SqlitePool, snapshot: i64) -> Result<Inventory, sqlx::E
             replicas: r.replicas.and_then(|n| i32::try_from(n).ok()),
             schedule: r.schedule,
             template: super::workloads::decode_template(&r.template),
-            folded: Vec::new(),
+            folded: serde_json::from_str(&r.folded).unwrap_or_default(),
             origin: Origin {
                 file: r.origin_file,
                 document: usize::try_from(r.origin_document).unwrap_or(0),
@@ -155,4 +158,54 @@ pub async fn load(pool: &SqlitePool, snapshot: i64) -> Result<Inventory, sqlx::E
         });
     }
     Ok(inv)
+}
+
+/// Adds observed flows to snapshot `snapshot` (counts add up per connection),
+/// in one transaction.
+pub async fn add_flows(
+    pool: &SqlitePool,
+    snapshot: i64,
+    flows: &[Observed],
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    for f in flows {
+        sqlx::query(
+            "INSERT INTO flows (snapshot_id, source, destination, port, protocol, count, dropped)
+             VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (snapshot_id, source, destination, port, protocol)
+             DO UPDATE SET count = count + excluded.count, dropped = dropped + excluded.dropped",
+        )
+        .bind(snapshot)
+        .bind(&f.from)
+        .bind(&f.to)
+        .bind(f.port)
+        .bind(&f.protocol)
+        .bind(i64::try_from(f.count).unwrap_or(i64::MAX))
+        .bind(i64::try_from(f.dropped).unwrap_or(i64::MAX))
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await
+}
+
+/// The observed flows of snapshot `snapshot`.
+pub async fn flows(pool: &SqlitePool, snapshot: i64) -> Result<Vec<Observed>, sqlx::Error> {
+    let rows: Vec<(String, String, i64, String, i64, i64)> = sqlx::query_as(
+        "SELECT source, destination, port, protocol, count, dropped FROM flows
+         WHERE snapshot_id = ? ORDER BY source, destination, port, protocol",
+    )
+    .bind(snapshot)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(from, to, port, protocol, count, dropped)| Observed {
+            from,
+            to,
+            port: i32::try_from(port).unwrap_or(0),
+            protocol,
+            count: u64::try_from(count).unwrap_or(0),
+            dropped: u64::try_from(dropped).unwrap_or(0),
+        })
+        .collect())
 }

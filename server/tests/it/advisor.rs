@@ -994,3 +994,140 @@ mod page {
         assert!(html.contains(r#"id="target-error""#), "{html}");
     }
 }
+
+mod flows_api {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use serde_json::Value;
+
+    use super::api::{call, get, seed_db};
+    use crate::common::shared_dir;
+    use crate::support::db_with;
+
+    async fn post_flows(db: &crate::support::TestDb, body: &str) -> (StatusCode, Value) {
+        let req = Request::post("/api/v1/flows")
+            .header("content-type", "application/x-ndjson")
+            .body(Body::from(body.to_owned()))
+            .expect("request");
+        call(portcullis::app(db.state.clone()), req).await
+    }
+
+    fn edge<'a>(g: &'a Value, from: &str, to: &str, port: i64) -> Option<&'a Value> {
+        g["edges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .find(|e| e["from"] == from && e["to"] == to && e["port"] == port)
+    }
+
+    /// Bookinfo names its upstreams in code, not in the manifests: observed
+    /// flows are what shows productpage's calls.
+    #[tokio::test]
+    async fn bookinfo_calls_come_from_observed_flows() {
+        let Some(dir) = shared_dir("corpus/apps/bookinfo") else {
+            return;
+        };
+        let text = std::fs::read_to_string(dir.join("bookinfo.yaml")).expect("bookinfo");
+        let db = db_with(&[("bookinfo.yaml", &text)]).await;
+        let (_, before) = get(portcullis::app(db.state.clone()), "/api/v1/graph").await;
+        assert_eq!(before["edges"].as_array().expect("edges").len(), 0);
+
+        let flows = r#"{"source": "default/productpage-v1-6c8d9f-x1", "destination": "default/details-v1-7f8c-abcde", "port": 9080, "count": 40}
+{"source": "default/productpage-v1-6c8d9f-x1", "destination": {"namespace": "default", "labels": {"app": "reviews", "version": "v2"}}, "port": 9080, "count": 13}
+{"flow":{"verdict":"FORWARDED","l4":{"TCP":{"destination_port":9080}},"source":{"namespace":"default","labels":["k8s:app=reviews","k8s:version=v3"],"pod_name":"reviews-v3-5d6b-q"},"destination":{"namespace":"default","labels":["k8s:app=ratings","k8s:version=v1"],"pod_name":"ratings-v1-8d7c-r"},"Type":"L3_L4"}}
+{"flow":{"verdict":"FORWARDED","l4":{"TCP":{"destination_port":80}},"source":{"namespace":"default","pod_name":"productpage-v1-6c8d9f-x1"},"destination":{"labels":["reserved:world"]},"Type":"L3_L4"}}
+"#;
+        let (status, body) = post_flows(&db, flows).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["read"], 4);
+        assert_eq!(body["added"], 3);
+        assert_eq!(
+            body["unresolvedTotal"], 1,
+            "the call to the outside is not an edge: {body}"
+        );
+
+        let (_, g) = get(portcullis::app(db.state.clone()), "/api/v1/graph").await;
+        let details = edge(
+            &g,
+            "default/Deployment/productpage-v1",
+            "default/Deployment/details-v1",
+            9080,
+        )
+        .expect("productpage -> details");
+        assert_eq!(
+            details["evidence"],
+            serde_json::json!(["observed 40 flows"])
+        );
+        assert!(
+            edge(
+                &g,
+                "default/Deployment/productpage-v1",
+                "default/Deployment/reviews-v2",
+                9080
+            )
+            .is_some()
+        );
+        assert!(
+            edge(
+                &g,
+                "default/Deployment/reviews-v3",
+                "default/Deployment/ratings-v1",
+                9080
+            )
+            .is_some()
+        );
+
+        // Flows add up; the what-if sees the observed edges too.
+        let (_, _) = post_flows(&db, flows).await;
+        let (_, g) = get(portcullis::app(db.state.clone()), "/api/v1/graph").await;
+        let details = edge(
+            &g,
+            "default/Deployment/productpage-v1",
+            "default/Deployment/details-v1",
+            9080,
+        )
+        .expect("edge");
+        assert_eq!(
+            details["evidence"],
+            serde_json::json!(["observed 80 flows"])
+        );
+    }
+
+    #[tokio::test]
+    async fn flows_confirm_the_seed_and_bad_input_is_named() {
+        let db = seed_db().await;
+        let flows = r#"{"source": "shop/Deployment/shipping", "destination": "shop/orders-queue-0", "port": 5672, "verdict": "dropped", "count": 3}"#;
+        let (status, body) = post_flows(&db, flows).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            (body["added"].as_u64(), body["confirmed"].as_u64()),
+            (Some(0), Some(1))
+        );
+        let (_, g) = get(portcullis::app(db.state.clone()), "/api/v1/graph").await;
+        let e = edge(
+            &g,
+            "shop/Deployment/shipping",
+            "shop/StatefulSet/orders-queue",
+            5672,
+        )
+        .expect("edge");
+        assert_eq!(
+            e["evidence"],
+            serde_json::json!([
+                "env ORDER_EVENTS_URL=amqp://orders-queue.shop.svc:5672",
+                "observed 3 flows (3 dropped)"
+            ])
+        );
+        assert_eq!(e["allowed"], false);
+
+        let (status, body) = post_flows(&db, "nonsense\n").await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            body["error"]
+                .as_str()
+                .expect("error")
+                .starts_with("No flow could be read; line 1: not JSON"),
+            "{body}"
+        );
+    }
+}

@@ -42,6 +42,7 @@ pub fn api() -> Router<AppState> {
     Router::new()
         .route("/graph", get(graph))
         .route("/what-if", post(what_if))
+        .route("/flows", post(import_flows))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -57,16 +58,13 @@ const CACHED: usize = 4;
 
 /// The advisor of `snapshot`, built on a blocking thread the first time.
 pub async fn advisor_for(state: &AppState, snapshot: &Snapshot) -> Result<Arc<Advisor>, AppError> {
-    let key: CacheKey = (
-        state.pool.connect_options().get_filename().to_path_buf(),
-        snapshot.id,
-        snapshot.taken_at,
-    );
+    let key = cache_key(state, snapshot);
     if let Some(a) = cache_get(&key) {
         return Ok(a);
     }
     let inventory = store::inventory::load(&state.pool, snapshot.id).await?;
-    let advisor = tokio::task::spawn_blocking(move || Advisor::new(inventory))
+    let observed = store::inventory::flows(&state.pool, snapshot.id).await?;
+    let advisor = tokio::task::spawn_blocking(move || Advisor::with_flows(inventory, &observed))
         .await
         .map_err(|e| AppError::Internal(format!("building the graph failed: {e}")))?;
     let advisor = Arc::new(advisor);
@@ -77,6 +75,20 @@ pub async fn advisor_for(state: &AppState, snapshot: &Snapshot) -> Result<Arc<Ad
         cache.remove(0);
     }
     Ok(advisor)
+}
+
+/// Forgets the advisor of a snapshot (its flows changed).
+fn cache_forget(key: &CacheKey) {
+    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    cache.retain(|(k, _)| k != key);
+}
+
+fn cache_key(state: &AppState, snapshot: &Snapshot) -> CacheKey {
+    (
+        state.pool.connect_options().get_filename().to_path_buf(),
+        snapshot.id,
+        snapshot.taken_at,
+    )
 }
 
 fn cache_get(key: &CacheKey) -> Option<Arc<Advisor>> {
@@ -1037,4 +1049,57 @@ async fn preview(
         StatusCode::OK
     };
     Ok((status, page).into_response())
+}
+
+// ---------------------------------------------------------------------------------------------
+// POST /api/v1/flows
+
+/// At most this many unresolved lines and errors are listed in the answer.
+const LISTED: usize = 50;
+
+/// `POST /api/v1/flows?snapshot=N`: observed flows as JSON lines (the format
+/// of [`crate::advisor::flows`], Hubble's included), resolved to the
+/// snapshot's workloads and added to its graph. Sending the same flows twice
+/// counts them twice.
+async fn import_flows(
+    State(state): State<AppState>,
+    Query(sp): Query<SnapshotParam>,
+    body: String,
+) -> Result<Json<Value>, Response> {
+    let api = |e: AppError| ApiError(e).into_response();
+    let Some(snapshot) = chosen_snapshot(&state.pool, sp.snapshot)
+        .await
+        .map_err(api)?
+    else {
+        return Err(api(AppError::NotFound(
+            "No snapshot has been taken yet: flows belong to a snapshot.".into(),
+        )));
+    };
+    let advisor = advisor_for(&state, &snapshot).await.map_err(api)?;
+    let (records, errors) = crate::advisor::flows::parse(&body);
+    if records.is_empty() {
+        let message = match errors.first() {
+            Some(e) => format!("No flow could be read; line {}: {}", e.line, e.message),
+            None => "The body holds no flows: send JSON lines, one flow per line.".to_owned(),
+        };
+        return Err(FieldError::unprocessable("", message).into_response());
+    }
+    let (observed, unresolved) = crate::advisor::flows::resolve(&advisor.cluster, &records);
+    let mut merged = advisor.graph.clone();
+    let counts = merged.add_observed(&advisor.cluster, &observed);
+    store::inventory::add_flows(&state.pool, snapshot.id, &observed)
+        .await
+        .map_err(|e| api(e.into()))?;
+    cache_forget(&cache_key(&state, &snapshot));
+    Ok(Json(json!({
+        "snapshot": snapshot.id,
+        "read": records.len(),
+        "connections": observed.len(),
+        "added": counts.added,
+        "confirmed": counts.confirmed,
+        "unresolved": unresolved.iter().take(LISTED).collect::<Vec<_>>(),
+        "unresolvedTotal": unresolved.len(),
+        "errors": errors.iter().take(LISTED).collect::<Vec<_>>(),
+        "errorsTotal": errors.len(),
+    })))
 }
