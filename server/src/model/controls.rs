@@ -109,6 +109,15 @@ impl Risk {
             Risk::Dangerous => "dangerous",
         }
     }
+
+    /// A glyph with the word, so status is never shown by colour alone.
+    pub fn badge(self) -> &'static str {
+        match self {
+            Risk::Safe => "✓ safe",
+            Risk::Risky => "⚠ risky",
+            Risk::Dangerous => "✗ dangerous",
+        }
+    }
 }
 
 /// Where an effective value comes from.

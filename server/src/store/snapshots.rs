@@ -251,6 +251,16 @@ pub async fn latest(pool: &SqlitePool) -> Result<Option<Snapshot>, sqlx::Error> 
         .await
 }
 
+/// The newest snapshot of one cluster.
+pub async fn latest_of(pool: &SqlitePool, cluster: &str) -> Result<Option<Snapshot>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT * FROM snapshots WHERE cluster = ? ORDER BY taken_at DESC, id DESC LIMIT 1",
+    )
+    .bind(cluster)
+    .fetch_optional(pool)
+    .await
+}
+
 pub async fn count(pool: &SqlitePool) -> Result<i64, sqlx::Error> {
     let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM snapshots")
         .fetch_one(pool)

@@ -316,3 +316,53 @@ async fn serves_on_a_real_port() {
     let _ = stop.send(());
     server.await.expect("join").expect("serve");
 }
+
+#[tokio::test]
+async fn pages_switch_between_clusters() {
+    let db = db_with(&[("shop.yaml", SHOP)]).await;
+    // A second, newer cluster in the same database.
+    let other = crate::support::inventory(&[("evil.yaml", HOSTILE)]);
+    let src = portcullis::store::snapshots::SnapshotSource {
+        cluster: "prod".into(),
+        source: "prod manifests".into(),
+    };
+    let prod = portcullis::store::snapshots::insert(
+        &db.state.pool,
+        &src,
+        &other,
+        1_800_000_000_000,
+        portcullis::cli::level_of,
+    )
+    .await
+    .expect("insert");
+    let app = || portcullis::app(db.state.clone());
+
+    // By default the newest snapshot of any cluster; ?cluster= picks one.
+    let (_, body) = get_json(app(), "/api/v1/workloads").await;
+    assert_eq!(body["snapshot"], prod);
+    let (_, body) = get_json(app(), "/api/v1/workloads?cluster=test").await;
+    assert_eq!(body["total"], 3);
+    let (_, body) = get_json(app(), "/api/v1/namespaces?cluster=test").await;
+    assert_eq!(body["total"], 3);
+
+    // The overview offers both clusters and keeps the choice in its links.
+    let (status, page, _) = get(app(), "/?cluster=test", false).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains(r#"<a href="/?cluster=prod">prod</a>"#),
+        "{page}"
+    );
+    assert!(page.contains(r#"<strong aria-current="true">test</strong>"#));
+    assert!(
+        page.contains(r#"href="/workloads?snapshot=1""#),
+        "nav keeps the snapshot"
+    );
+    assert!(page.contains(r#"data-testid="count-workloads">3<"#));
+
+    let (status, body) = get_json(app(), "/api/v1/workloads?cluster=staging").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        body["error"],
+        "There is no snapshot of cluster \"staging\"."
+    );
+}

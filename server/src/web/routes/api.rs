@@ -33,7 +33,7 @@ async fn namespaces(
     State(state): State<AppState>,
     Query(sp): Query<SnapshotParam>,
 ) -> Result<Json<Value>, ApiError> {
-    let snapshot = chosen_snapshot(&state.pool, sp.snapshot).await?;
+    let snapshot = chosen_snapshot(&state.pool, sp.id(&state.pool).await?).await?;
     let (list, recommended) = match &snapshot {
         Some(s) => (
             store::namespaces::list(&state.pool, s.id).await?,
@@ -60,7 +60,13 @@ async fn workloads(
     State(state): State<AppState>,
     Query(params): Query<ListParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let snapshot = chosen_snapshot(&state.pool, params.snapshot_id()?).await?;
+    let pin = super::resolve(
+        &state.pool,
+        params.snapshot_id()?,
+        params.cluster.as_deref(),
+    )
+    .await?;
+    let snapshot = chosen_snapshot(&state.pool, pin).await?;
     let query = params.to_query()?;
     let (rows, total) = match &snapshot {
         Some(s) => store::workloads::list(&state.pool, s.id, &query).await?,
@@ -108,7 +114,7 @@ async fn workload(
     Path((ns, kind, name)): Path<(String, String, String)>,
     Query(sp): Query<SnapshotParam>,
 ) -> Result<Json<Value>, ApiError> {
-    let Some(snapshot) = chosen_snapshot(&state.pool, sp.snapshot).await? else {
+    let Some(snapshot) = chosen_snapshot(&state.pool, sp.id(&state.pool).await?).await? else {
         return Err(AppError::NotFound("No snapshot has been taken yet.".into()).into());
     };
     let Some(w) = store::workloads::get(&state.pool, snapshot.id, &ns, &kind, &name).await? else {

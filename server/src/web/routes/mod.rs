@@ -16,10 +16,39 @@ use crate::store;
 use crate::store::snapshots::Snapshot;
 use crate::web::AppError;
 
-/// `?snapshot=ID` chooses a snapshot; otherwise the newest is shown.
+/// `?snapshot=ID` chooses a snapshot, `?cluster=NAME` the newest snapshot of
+/// one cluster; otherwise the newest snapshot of any cluster is shown.
 #[derive(Debug, Default, Deserialize)]
 pub struct SnapshotParam {
     pub snapshot: Option<i64>,
+    pub cluster: Option<String>,
+}
+
+impl SnapshotParam {
+    /// The snapshot the request names, directly or through its cluster.
+    pub async fn id(&self, pool: &SqlitePool) -> Result<Option<i64>, AppError> {
+        resolve(pool, self.snapshot, self.cluster.as_deref()).await
+    }
+}
+
+/// A snapshot id, or the newest snapshot of `cluster`, or nothing (the newest of all).
+pub async fn resolve(
+    pool: &SqlitePool,
+    snapshot: Option<i64>,
+    cluster: Option<&str>,
+) -> Result<Option<i64>, AppError> {
+    if snapshot.is_some() {
+        return Ok(snapshot);
+    }
+    match cluster.map(str::trim).filter(|c| !c.is_empty()) {
+        None => Ok(None),
+        Some(c) => match store::snapshots::latest_of(pool, c).await? {
+            Some(s) => Ok(Some(s.id)),
+            None => Err(AppError::NotFound(format!(
+                "There is no snapshot of cluster {c:?}."
+            ))),
+        },
+    }
 }
 
 /// The snapshot a request is about, or `None` when the database holds none.
@@ -40,6 +69,8 @@ pub async fn chosen_snapshot(
 pub struct Nav {
     pub active: &'static str,
     pub snapshot: Option<Snapshot>,
+    /// Set when the request chose a snapshot (or cluster): links keep it.
+    pub pinned: Option<i64>,
 }
 
 impl Nav {
@@ -47,7 +78,21 @@ impl Nav {
         Nav {
             active,
             snapshot: snapshot.clone(),
+            pinned: None,
         }
+    }
+
+    /// Keeps the chosen snapshot in the navigation links.
+    pub fn pin(mut self, id: Option<i64>) -> Self {
+        self.pinned = id;
+        self
+    }
+
+    /// `?snapshot=N` for links, when a snapshot was chosen.
+    pub fn query(&self) -> String {
+        self.pinned
+            .map(|id| format!("?snapshot={id}"))
+            .unwrap_or_default()
     }
 
     pub fn is(&self, id: &str) -> bool {

@@ -46,7 +46,8 @@ async fn list(
     State(state): State<AppState>,
     Query(sp): Query<SnapshotParam>,
 ) -> Result<NamespacesPage, AppError> {
-    let snapshot = chosen_snapshot(&state.pool, sp.snapshot).await?;
+    let pin = sp.id(&state.pool).await?;
+    let snapshot = chosen_snapshot(&state.pool, pin).await?;
     let (namespaces, recommended) = match &snapshot {
         Some(s) => (
             crate::store::namespaces::list(&state.pool, s.id).await?,
@@ -55,7 +56,7 @@ async fn list(
         None => (Vec::new(), BTreeMap::new()),
     };
     Ok(NamespacesPage {
-        nav: Nav::new("namespaces", &snapshot),
+        nav: Nav::new("namespaces", &snapshot).pin(pin),
         namespaces,
         recommended,
         snapshot_param: sp

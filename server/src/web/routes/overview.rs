@@ -35,11 +35,22 @@ pub struct OverviewPage {
     pub snapshot_query: String,
     /// `&snapshot=N` likewise.
     pub snapshot_param: String,
+    /// Every cluster with snapshots, to switch between them.
+    pub clusters: Vec<String>,
 }
 
 impl OverviewPage {
     pub fn flag_url(&self, flag: &RiskFlag) -> String {
         format!("/workloads?flag={}{}", flag.slug(), self.snapshot_param)
+    }
+    pub fn cluster_url(&self, cluster: &str) -> String {
+        format!(
+            "/?{}",
+            serde_urlencoded::to_string([("cluster", cluster)]).unwrap_or_default()
+        )
+    }
+    pub fn is_shown(&self, cluster: &str) -> bool {
+        self.snapshot.as_ref().is_some_and(|s| s.cluster == cluster)
     }
     pub fn namespace_url(&self, ns: &str) -> String {
         format!(
@@ -54,7 +65,8 @@ async fn overview(
     State(state): State<AppState>,
     Query(sp): Query<SnapshotParam>,
 ) -> Result<OverviewPage, AppError> {
-    let snapshot = chosen_snapshot(&state.pool, sp.snapshot).await?;
+    let pin = sp.id(&state.pool).await?;
+    let snapshot = chosen_snapshot(&state.pool, pin).await?;
     let (flags, namespaces) = match &snapshot {
         Some(s) => {
             let counts = crate::store::workloads::flag_counts(&state.pool, s.id).await?;
@@ -73,11 +85,16 @@ async fn overview(
         None => (Vec::new(), Vec::new()),
     };
     Ok(OverviewPage {
-        nav: Nav::new("overview", &snapshot),
+        nav: Nav::new("overview", &snapshot).pin(pin),
         snapshot,
         flags,
         namespaces,
-        snapshot_query: super::workloads::snapshot_query(sp.snapshot),
+        snapshot_query: super::workloads::snapshot_query(pin),
+        clusters: crate::store::snapshots::clusters(&state.pool)
+            .await?
+            .into_iter()
+            .map(|c| c.cluster)
+            .collect(),
         snapshot_param: sp
             .snapshot
             .map(|id| format!("&snapshot={id}"))

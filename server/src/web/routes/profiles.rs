@@ -495,9 +495,10 @@ async fn show(
     Query(sp): Query<SnapshotParam>,
 ) -> Result<ProfilePage, AppError> {
     let entry = find(&state.pool, &name).await?;
-    let (snap, templates) = snapshot_templates(&state.pool, sp.snapshot).await?;
+    let pin = sp.id(&state.pool).await?;
+    let (snap, templates) = snapshot_templates(&state.pool, pin).await?;
     let profile = entry.profile.clone();
-    let snapshot_query = super::workloads::snapshot_query(sp.snapshot);
+    let snapshot_query = super::workloads::snapshot_query(pin);
     let q = snapshot_query.clone();
     let workloads = tokio::task::spawn_blocking(move || {
         templates
@@ -517,7 +518,7 @@ async fn show(
     .await
     .unwrap_or_default();
     Ok(ProfilePage {
-        nav: Nav::new("profiles", &snap),
+        nav: Nav::new("profiles", &snap).pin(pin),
         rules: entry.rules(),
         entry,
         workloads,
@@ -887,7 +888,7 @@ impl VerdictView {
         match (self.allowed, self.satisfied) {
             (true, true) => "✓ allowed",
             (true, false) => "⚠ allowed after changes",
-            (false, _) => "⛔ rejected",
+            (false, _) => "✗ rejected",
         }
     }
     pub fn status_class(&self) -> &'static str {
@@ -1051,7 +1052,8 @@ async fn api_list(
     Query(sp): Query<SnapshotParam>,
 ) -> Result<Json<Value>, ApiError> {
     let entries = catalogue(&state.pool).await?;
-    let (snap, templates) = snapshot_templates(&state.pool, sp.snapshot).await?;
+    let pin = sp.id(&state.pool).await?;
+    let (snap, templates) = snapshot_templates(&state.pool, pin).await?;
     let n = templates.len();
     let admits = count_admits(
         entries.iter().map(|e| e.profile.clone()).collect(),
@@ -1076,7 +1078,8 @@ async fn api_one(
     Query(sp): Query<SnapshotParam>,
 ) -> Result<Json<Value>, ApiError> {
     let entry = find(&state.pool, &name).await?;
-    let (snap, templates) = snapshot_templates(&state.pool, sp.snapshot).await?;
+    let pin = sp.id(&state.pool).await?;
+    let (snap, templates) = snapshot_templates(&state.pool, pin).await?;
     let n = templates.len();
     let admits = count_admits(vec![entry.profile.clone()], templates)
         .await

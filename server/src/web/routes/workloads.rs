@@ -33,6 +33,7 @@ pub const PER_PAGE: u32 = 25;
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ListParams {
     pub snapshot: Option<String>,
+    pub cluster: Option<String>,
     pub namespace: Option<String>,
     pub kind: Option<String>,
     pub flag: Option<String>,
@@ -113,6 +114,7 @@ impl ListParams {
         let mut v = Vec::new();
         for (k, val) in [
             ("snapshot", &self.snapshot),
+            ("cluster", &self.cluster),
             ("namespace", &self.namespace),
             ("kind", &self.kind),
             ("flag", &self.flag),
@@ -241,7 +243,12 @@ async fn list(
     HxRequest(hx): HxRequest,
     Query(params): Query<ListParams>,
 ) -> Result<Response, AppError> {
-    let snapshot_id = params.snapshot_id()?;
+    let snapshot_id = super::resolve(
+        &state.pool,
+        params.snapshot_id()?,
+        params.cluster.as_deref(),
+    )
+    .await?;
     let snapshot = chosen_snapshot(&state.pool, snapshot_id).await?;
     let query = params.to_query()?;
     let (rows, total) = match &snapshot {
@@ -273,7 +280,7 @@ async fn list(
         None => (Vec::new(), Vec::new()),
     };
     Ok(WorkloadsPage {
-        nav: Nav::new("workloads", &snapshot),
+        nav: Nav::new("workloads", &snapshot).pin(snapshot_id),
         table,
         namespaces,
         kinds,
@@ -378,7 +385,8 @@ async fn show(
     Path((ns, kind, name)): Path<(String, String, String)>,
     Query(sp): Query<super::SnapshotParam>,
 ) -> Result<Response, AppError> {
-    let Some(snapshot) = chosen_snapshot(&state.pool, sp.snapshot).await? else {
+    let pin = sp.id(&state.pool).await?;
+    let Some(snapshot) = chosen_snapshot(&state.pool, pin).await? else {
         return Err(AppError::NotFound("No snapshot has been taken yet.".into()));
     };
     let Some(w) = workloads::get(&state.pool, snapshot.id, &ns, &kind, &name).await? else {
@@ -398,7 +406,7 @@ async fn show(
     .await
     .map_err(|e| AppError::Internal(format!("evaluating profiles: {e}")))?;
     Ok(WorkloadPage {
-        nav: Nav::new("workloads", &Some(snapshot.clone())),
+        nav: Nav::new("workloads", &Some(snapshot.clone())).pin(pin),
         profiles,
         recommended,
         w,
