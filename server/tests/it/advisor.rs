@@ -445,6 +445,18 @@ mod api {
         .await;
         assert_eq!(status, StatusCode::NOT_FOUND);
         assert_eq!(body["error"], "There is no snapshot 999.");
+        let (status, _) = get(
+            portcullis::app(db.state.clone()),
+            "/api/v1/graph?cluster=test",
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, body) = get(
+            portcullis::app(db.state.clone()),
+            "/api/v1/graph?cluster=nope",
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     }
 }
 

@@ -107,7 +107,7 @@ async fn graph(
     State(state): State<AppState>,
     Query(sp): Query<SnapshotParam>,
 ) -> Result<Json<Value>, ApiError> {
-    let Some(snapshot) = chosen_snapshot(&state.pool, sp.snapshot).await? else {
+    let Some(snapshot) = chosen_snapshot(&state.pool, sp.id(&state.pool).await?).await? else {
         return Ok(Json(json!({ "snapshot": null, "nodes": [], "edges": [] })));
     };
     let advisor = advisor_for(&state, &snapshot).await?;
@@ -424,7 +424,11 @@ async fn what_if(
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Json<Impact>, Response> {
     let req = parse_request(body).map_err(IntoResponse::into_response)?;
-    let Some(snapshot) = chosen_snapshot(&state.pool, sp.snapshot)
+    let id = sp
+        .id(&state.pool)
+        .await
+        .map_err(|e| ApiError(e).into_response())?;
+    let Some(snapshot) = chosen_snapshot(&state.pool, id)
         .await
         .map_err(|e| ApiError(e).into_response())?
     else {
@@ -453,6 +457,8 @@ pub const ROWS_PER_PAGE: usize = 50;
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct TableParams {
     pub snapshot: Option<String>,
+    /// The newest snapshot of this cluster (when no snapshot is given).
+    pub cluster: Option<String>,
     /// Connections with an end in this namespace.
     pub namespace: Option<String>,
     /// `allowed` or `denied`.
@@ -480,6 +486,7 @@ impl TableParams {
     pub fn url(&self) -> String {
         let pairs: Vec<(&str, &str)> = [
             ("snapshot", &self.snapshot),
+            ("cluster", &self.cluster),
             ("namespace", &self.namespace),
             ("verdict", &self.verdict),
             ("sort", &self.sort),
@@ -926,7 +933,7 @@ async fn build_page(
         .map(|id| format!("?snapshot={id}"))
         .unwrap_or_default();
     Ok(AdvisorPage {
-        nav: Nav::new("advisor", &snapshot),
+        nav: Nav::new("advisor", &snapshot).pin(explicit),
         snapshot_id: explicit,
         graph_url: format!("/api/v1/graph{q}"),
         form,
@@ -963,7 +970,8 @@ async fn page(
     headers: HeaderMap,
     Query(params): Query<TableParams>,
 ) -> Result<Response, AppError> {
-    let explicit = params.snapshot_id()?;
+    let explicit =
+        super::resolve(&state.pool, params.snapshot_id()?, filled(&params.cluster)).await?;
     let snapshot = chosen_snapshot(&state.pool, explicit).await?;
     let advisor = match &snapshot {
         Some(s) => Some(advisor_for(&state, s).await?),
@@ -1067,10 +1075,8 @@ async fn import_flows(
     body: String,
 ) -> Result<Json<Value>, Response> {
     let api = |e: AppError| ApiError(e).into_response();
-    let Some(snapshot) = chosen_snapshot(&state.pool, sp.snapshot)
-        .await
-        .map_err(api)?
-    else {
+    let id = sp.id(&state.pool).await.map_err(api)?;
+    let Some(snapshot) = chosen_snapshot(&state.pool, id).await.map_err(api)? else {
         return Err(api(AppError::NotFound(
             "No snapshot has been taken yet: flows belong to a snapshot.".into(),
         )));
