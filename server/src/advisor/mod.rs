@@ -1,9 +1,12 @@
 //! The policy advisor: a graph of workloads and their connections per
-//! snapshot ([`graph`]), NetworkPolicy verdicts on every connection
-//! ([`netpol`]), and what-if previews of proposed rules ([`what_if`]).
+//! snapshot ([`graph`], with service references found by [`refs`] and
+//! observed [`flows`] merged in), NetworkPolicy verdicts on every connection
+//! ([`netpol`]), and what-if previews of proposed rules ([`what_if`]),
+//! evaluated through the policy core ([`profile`]).
 //!
-//! Pure: no IO, no axum, sqlx or kube. The web layer reads a snapshot into an
-//! [`Inventory`], builds an [`Advisor`] once and asks it questions.
+//! Pure: no IO, no axum, sqlx or kube. The web layer reads a snapshot (and its
+//! flows) into an [`Inventory`], builds an [`Advisor`] once and asks it
+//! questions.
 
 pub mod flows;
 pub mod graph;
