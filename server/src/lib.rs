@@ -3,6 +3,7 @@
 //! `app(state)` is the one seam that tests and `main` drive; `serve` runs it on a
 //! listener until the shutdown future resolves.
 
+pub mod advisor;
 pub mod cli;
 pub mod ingest;
 pub mod model;

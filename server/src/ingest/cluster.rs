@@ -850,6 +850,7 @@ fn append(inv: &mut Inventory, mut part: Inventory) {
     inv.workloads.append(&mut part.workloads);
     inv.services.append(&mut part.services);
     inv.network_policies.append(&mut part.network_policies);
+    inv.config_maps.append(&mut part.config_maps);
     inv.errors.append(&mut part.errors);
     for (kind, n) in part.skipped {
         *inv.skipped.entry(kind).or_default() += n;

@@ -145,6 +145,16 @@ pub struct NetworkPolicyObject {
     pub origin: Origin,
 }
 
+/// A ConfigMap's string data: read only because the advisor follows
+/// `envFrom`/`configMapKeyRef` values to the Services they name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigMapObject {
+    pub namespace: String,
+    pub name: String,
+    pub data: BTreeMap<String, String>,
+    pub origin: Origin,
+}
+
 /// A problem with one document of the input; the other documents still load.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoadError {
@@ -176,6 +186,8 @@ pub struct Inventory {
     pub workloads: Vec<Workload>,
     pub services: Vec<ServiceObject>,
     pub network_policies: Vec<NetworkPolicyObject>,
+    /// ConfigMaps (their `data`), for the advisor's service references.
+    pub config_maps: Vec<ConfigMapObject>,
     /// Objects of kinds Portcullis does not read, counted by kind.
     pub skipped: BTreeMap<String, usize>,
     pub errors: Vec<LoadError>,

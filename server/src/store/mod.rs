@@ -1,6 +1,7 @@
 //! SQLite access: the schema lives in `migrations/`; every function takes `&SqlitePool`.
 
 pub mod diff;
+pub mod inventory;
 pub mod namespaces;
 pub mod profiles;
 pub mod snapshots;

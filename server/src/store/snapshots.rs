@@ -222,6 +222,7 @@ pub async fn insert(
         .execute(&mut *tx)
         .await?;
     }
+    super::inventory::insert_config_maps(&mut tx, id, &inv.config_maps).await?;
     tx.commit().await?;
     Ok(id)
 }

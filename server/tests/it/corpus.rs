@@ -74,6 +74,7 @@ fn corpus_every_file_loads_without_errors() {
                 + inv.namespaces.len()
                 + inv.services.len()
                 + inv.network_policies.len()
+                + inv.config_maps.len()
                 + inv.skipped.values().sum::<usize>();
             let empty_list = file.ends_with("empty_pod_list.json");
             assert!(read > 0 || empty_list, "{}: nothing read", file.display());

@@ -1,5 +1,6 @@
 //! The one integration-test binary; each area is a module.
 
+mod advisor;
 mod check;
 mod cluster;
 mod common;

@@ -11,7 +11,7 @@ use crate::model::{Inventory, LoadError, Namespace, Origin, Workload};
 /// Completes an inventory once every file is read (`load_paths` calls it):
 ///
 /// 1. **One object per key.** A second workload (same `namespace/Kind/name`),
-///    service or network policy (same `namespace/name`) is dropped: silently when
+///    service, network policy or ConfigMap (same `namespace/name`) is dropped: silently when
 ///    it is identical to the first, otherwise with a [`LoadError`] at the dropped
 ///    one naming where the first was read. Namespaces declared twice are merged
 ///    (labels and annotations united; a conflicting value is a [`LoadError`]).
@@ -88,6 +88,13 @@ fn dedupe(inv: &mut Inventory) {
         |p| format!("NetworkPolicy {}/{}", p.namespace, p.name),
         |a, b| a.policy == b.policy,
         |p| &p.origin,
+    );
+    keep_first(
+        &mut inv.config_maps,
+        errors,
+        |c| format!("ConfigMap {}/{}", c.namespace, c.name),
+        |a, b| a.data == b.data,
+        |c| &c.origin,
     );
 }
 

@@ -118,6 +118,7 @@ fn append(inv: &mut Inventory, part: Inventory) {
     inv.workloads.extend(part.workloads);
     inv.services.extend(part.services);
     inv.network_policies.extend(part.network_policies);
+    inv.config_maps.extend(part.config_maps);
     inv.errors.extend(part.errors);
     for (kind, n) in part.skipped {
         *inv.skipped.entry(kind).or_insert(0) += n;
@@ -631,7 +632,8 @@ metadata: {name: not-ours}
         assert_eq!(inv.namespaces[0].name, "shop");
         assert_eq!(inv.services[0].namespace, "shop");
         assert_eq!(inv.network_policies[0].name, "deny");
-        assert_eq!(inv.skipped.get("ConfigMap"), Some(&1));
+        assert_eq!(inv.config_maps[0].name, "c");
+        assert_eq!(inv.skipped.get("ConfigMap"), None);
         assert_eq!(inv.skipped.get("Deployment (example.com/v1)"), Some(&1));
     }
 

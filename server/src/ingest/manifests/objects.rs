@@ -14,8 +14,8 @@ use serde_json::{Map, Value};
 use serde_path_to_error::{Path, Segment};
 
 use crate::model::{
-    Inventory, Namespace, NetworkPolicyObject, Origin, PodTemplate, ServiceObject, Workload,
-    WorkloadKey,
+    ConfigMapObject, Inventory, Namespace, NetworkPolicyObject, Origin, PodTemplate, ServiceObject,
+    Workload, WorkloadKey,
 };
 
 /// A kind Portcullis reads: its accepted API versions (the first is the one
@@ -84,6 +84,11 @@ pub(super) const KINDS: &[KindSpec] = &[
         kind: "Service",
         api_versions: &["v1"],
         file_names: &["services", "service", "svc"],
+    },
+    KindSpec {
+        kind: "ConfigMap",
+        api_versions: &["v1"],
+        file_names: &["configmaps", "configmap", "cm"],
     },
     KindSpec {
         kind: "NetworkPolicy",
@@ -403,6 +408,17 @@ pub(super) fn read_object(
                 namespace,
                 name,
                 policy,
+                origin: origin.clone(),
+            });
+        }
+        // Only `data` is kept (for the advisor); `binaryData` is not text.
+        "ConfigMap" => {
+            let data: std::collections::BTreeMap<String, String> =
+                fields.typed("data")?.unwrap_or_default();
+            inv.config_maps.push(ConfigMapObject {
+                namespace,
+                name,
+                data,
                 origin: origin.clone(),
             });
         }

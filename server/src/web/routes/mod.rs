@@ -1,5 +1,6 @@
 //! One module per area, each owning its handlers, templates and query forms.
 
+pub mod advisor;
 pub mod api;
 pub mod health;
 pub mod namespaces;
@@ -99,11 +100,12 @@ impl Nav {
     }
 
     /// The pages of the navigation bar: (id, link, label).
-    pub fn items(&self) -> [(&'static str, &'static str, &'static str); 5] {
+    pub fn items(&self) -> [(&'static str, &'static str, &'static str); 6] {
         [
             ("overview", "/", "Overview"),
             ("namespaces", "/namespaces", "Namespaces"),
             ("workloads", "/workloads", "Workloads"),
+            ("advisor", "/advisor", "Advisor"),
             ("profiles", "/profiles", "Profiles"),
             ("snapshots", "/snapshots", "Snapshots"),
         ]

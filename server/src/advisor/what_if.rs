@@ -1,0 +1,696 @@
+//! What-if: the impact of proposed changes, before anything is applied.
+//!
+//! Changes: assign a profile to a namespace or a workload in a mode
+//! (`enforce`, `warn`, `audit`), apply a NetworkPolicy, remove one. They are
+//! applied together on top of the current state, which is what the snapshot
+//! says: each namespace's `pod-security.kubernetes.io/*` labels, and the
+//! NetworkPolicies it holds. A namespace assignment replaces that mode's
+//! profile for every workload of the namespace; a workload assignment replaces
+//! it for that workload and wins over a namespace assignment.
+//!
+//! The answer:
+//! - `blocked`: workloads whose enforce profile the change sets and that
+//!   profile rejects, with the violations per container (the policy core's
+//!   messages);
+//! - `warnings`: the same for warn and audit, which admit the pod but warn or
+//!   record an audit annotation;
+//! - `brokenConnections`: connections that work now and would not afterwards,
+//!   because an end would be rejected or a NetworkPolicy would deny them;
+//! - `downstream`: workloads that lose a dependency, directly or through
+//!   others, with the path (`via`: the workloads after it, ending at the lost
+//!   dependency), shortest first;
+//! - `before` / `after`: the same counts for the current and proposed states.
+//!
+//! A connection works when the NetworkPolicies allow it and neither end is
+//! rejected at admission.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use petgraph::Direction;
+use petgraph::graph::NodeIndex;
+use petgraph::visit::EdgeRef;
+use serde::{Deserialize, Serialize};
+
+use super::Advisor;
+use super::graph::{Cluster, Graph};
+use super::netpol::{Policy, PolicySet, Side};
+use super::profile::{self, Profile, Violation};
+use crate::model::NetworkPolicyObject;
+
+/// An admission mode, as in the `pod-security.kubernetes.io/<mode>` labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Enforce,
+    Warn,
+    Audit,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 3] = [Mode::Enforce, Mode::Warn, Mode::Audit];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Warn => "warn",
+            Mode::Audit => "audit",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// What an assignment applies to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Namespace(String),
+    /// A workload, by index into the cluster's workloads.
+    Workload(usize),
+}
+
+/// One proposed change.
+#[derive(Debug, Clone)]
+pub enum Change {
+    Assign {
+        target: Target,
+        profile: Profile,
+        mode: Mode,
+    },
+    /// Add a NetworkPolicy, or replace the one of the same namespace and name.
+    ApplyPolicy(Box<NetworkPolicyObject>),
+    /// Remove `namespace/name`.
+    RemovePolicy(String),
+}
+
+/// The profile in force in each mode (indexed by [`Mode`]).
+pub type Modes = [Option<Profile>; 3];
+
+/// Counts of one state, for the before/after comparison.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Counts {
+    pub workloads: usize,
+    /// Admitted by their enforce profile (or with none).
+    pub admitted: usize,
+    pub rejected: usize,
+    /// Failing their warn profile: admitted with a warning.
+    pub warned: usize,
+    /// Failing their audit profile: admitted, recorded in the audit log.
+    pub audited: usize,
+    pub connections: usize,
+    /// Connections that work.
+    pub open: usize,
+    /// Connections that do not: denied by a NetworkPolicy, or an end rejected.
+    pub broken: usize,
+    /// Connections a NetworkPolicy denies.
+    pub denied: usize,
+}
+
+/// The current state: profiles from the namespaces' labels and their verdicts.
+#[derive(Debug, Clone)]
+pub struct Current {
+    /// Per workload.
+    pub modes: Vec<Modes>,
+    pub rejected: Vec<bool>,
+    pub warned: Vec<bool>,
+    pub audited: Vec<bool>,
+    pub counts: Counts,
+}
+
+impl Current {
+    pub fn new(cluster: &Cluster, graph: &Graph) -> Current {
+        let n = cluster.inventory.workloads.len();
+        let mut cur = Current {
+            modes: Vec::with_capacity(n),
+            rejected: vec![false; n],
+            warned: vec![false; n],
+            audited: vec![false; n],
+            counts: Counts::default(),
+        };
+        let mut by_ns: HashMap<&str, Modes> = HashMap::new();
+        for (i, w) in cluster.inventory.workloads.iter().enumerate() {
+            let ns = w.key.namespace.as_str();
+            let modes = by_ns
+                .entry(ns)
+                .or_insert_with(|| {
+                    let labels = cluster.namespace_labels.get(ns);
+                    Mode::ALL
+                        .map(|m| labels.and_then(|l| profile::from_namespace_labels(l, m.as_str())))
+                })
+                .clone();
+            for (m, p) in Mode::ALL.iter().zip(&modes) {
+                let fails = p.as_ref().is_some_and(|p| !profile::allows(p, &w.template));
+                match m {
+                    Mode::Enforce => cur.rejected[i] = fails,
+                    Mode::Warn => cur.warned[i] = fails,
+                    Mode::Audit => cur.audited[i] = fails,
+                }
+            }
+            cur.modes.push(modes);
+        }
+        cur.counts = counts(graph, &cur.rejected, &cur.warned, &cur.audited, |e| {
+            graph.graph[e].verdict.allowed
+        });
+        cur
+    }
+}
+
+fn counts(
+    graph: &Graph,
+    rejected: &[bool],
+    warned: &[bool],
+    audited: &[bool],
+    allowed: impl Fn(petgraph::graph::EdgeIndex) -> bool,
+) -> Counts {
+    let g = &graph.graph;
+    let rej = |n: NodeIndex| g[n].workload.is_some_and(|i| rejected[i]);
+    let mut c = Counts {
+        workloads: rejected.len(),
+        rejected: rejected.iter().filter(|&&r| r).count(),
+        warned: warned.iter().filter(|&&r| r).count(),
+        audited: audited.iter().filter(|&&r| r).count(),
+        connections: g.edge_count(),
+        ..Counts::default()
+    };
+    c.admitted = c.workloads - c.rejected;
+    for e in g.edge_references() {
+        let ok = allowed(e.id());
+        if !ok {
+            c.denied += 1;
+        }
+        if ok && !rej(e.source()) && !rej(e.target()) {
+            c.open += 1;
+        }
+    }
+    c.broken = c.connections - c.open;
+    c
+}
+
+// ---------------------------------------------------------------------------------------------
+// The answer
+
+/// The violations of one container (or of the pod, `name` empty).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContainerViolations {
+    pub name: String,
+    /// `reason (detail)` of each failing check naming the container.
+    pub violations: Vec<String>,
+}
+
+/// A workload a profile would reject (enforce) or warn about (warn, audit).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub workload: String,
+    pub profile: String,
+    pub mode: Mode,
+    /// pod-security-admission's text: `violates PodSecurity "…": …` for
+    /// enforce, `would violate PodSecurity "…": …` for warn and audit.
+    pub message: String,
+    pub violations: Vec<Violation>,
+    /// The same, per container (`name` empty: the pod itself).
+    pub containers: Vec<ContainerViolations>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Broken {
+    pub from: String,
+    pub to: String,
+    pub port: i32,
+    pub protocol: String,
+    pub cause: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Downstream {
+    pub workload: String,
+    /// From the workload's first hop to the lost dependency.
+    pub via: Vec<String>,
+}
+
+/// `POST /api/v1/what-if`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Impact {
+    pub blocked: Vec<Finding>,
+    pub warnings: Vec<Finding>,
+    pub broken_connections: Vec<Broken>,
+    pub downstream: Vec<Downstream>,
+    pub before: Counts,
+    pub after: Counts,
+}
+
+impl Impact {
+    /// Whether the change would reject, warn, break or cost anything.
+    pub fn is_harmless(&self) -> bool {
+        self.blocked.is_empty()
+            && self.warnings.is_empty()
+            && self.broken_connections.is_empty()
+            && self.downstream.is_empty()
+    }
+}
+
+fn per_container(
+    template: &crate::model::PodTemplate,
+    violations: &[Violation],
+) -> Vec<ContainerViolations> {
+    let spec = &template.spec;
+    let names = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .chain(&spec.containers)
+        .map(|c| c.name.as_str())
+        .chain(
+            spec.ephemeral_containers
+                .iter()
+                .flatten()
+                .map(|c| c.name.as_str()),
+        );
+    let mut out = Vec::new();
+    let pod: Vec<String> = violations
+        .iter()
+        .filter(|v| v.containers.is_empty())
+        .map(text)
+        .collect();
+    if !pod.is_empty() {
+        out.push(ContainerViolations {
+            name: String::new(),
+            violations: pod,
+        });
+    }
+    for name in names {
+        let mine: Vec<String> = violations
+            .iter()
+            .filter(|v| v.containers.iter().any(|c| c == name))
+            .map(text)
+            .collect();
+        if !mine.is_empty() {
+            out.push(ContainerViolations {
+                name: name.to_owned(),
+                violations: mine,
+            });
+        }
+    }
+    out
+}
+
+fn text(v: &Violation) -> String {
+    if v.detail.is_empty() {
+        v.reason.clone()
+    } else {
+        format!("{} ({})", v.reason, v.detail)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The computation
+
+/// The impact of `changes` (applied together) on the advisor's snapshot.
+pub fn what_if(a: &Advisor, changes: &[Change]) -> Impact {
+    let cluster = &a.cluster;
+    let cur = &a.current;
+    let g = &a.graph.graph;
+
+    // 1. Profiles: who gets what, in which mode.
+    let mut by_ns: HashMap<&str, [Option<&Profile>; 3]> = HashMap::new();
+    let mut by_workload: HashMap<usize, [Option<&Profile>; 3]> = HashMap::new();
+    for c in changes {
+        if let Change::Assign {
+            target,
+            profile,
+            mode,
+        } = c
+        {
+            let slot = match target {
+                Target::Namespace(ns) => by_ns.entry(ns.as_str()).or_default(),
+                Target::Workload(i) => by_workload.entry(*i).or_default(),
+            };
+            slot[mode.index()] = Some(profile);
+        }
+    }
+    let mut affected: Vec<usize> = by_ns
+        .keys()
+        .flat_map(|ns| cluster.in_namespace(ns).iter().copied())
+        .chain(by_workload.keys().copied())
+        .collect();
+    affected.sort_unstable();
+    affected.dedup();
+
+    let mut rejected = cur.rejected.clone();
+    let mut warned = cur.warned.clone();
+    let mut audited = cur.audited.clone();
+    let mut rejected_by: HashMap<usize, &Profile> = HashMap::new();
+    let mut blocked = Vec::new();
+    let mut warnings = Vec::new();
+    for &w in &affected {
+        let workload = &cluster.inventory.workloads[w];
+        let ns_set = by_ns.get(workload.key.namespace.as_str());
+        let own = by_workload.get(&w);
+        for mode in Mode::ALL {
+            let i = mode.index();
+            let Some(p) = own.and_then(|s| s[i]).or_else(|| ns_set.and_then(|s| s[i])) else {
+                continue;
+            };
+            let j = profile::evaluate(p, &workload.template);
+            let fails = !j.allowed;
+            match mode {
+                Mode::Enforce => rejected[w] = fails,
+                Mode::Warn => warned[w] = fails,
+                Mode::Audit => audited[w] = fails,
+            }
+            if !fails {
+                continue;
+            }
+            let finding = Finding {
+                workload: workload.key.to_string(),
+                profile: p.name.clone(),
+                mode,
+                message: if mode == Mode::Enforce {
+                    j.message
+                } else {
+                    j.warning
+                },
+                containers: per_container(&workload.template, &j.violations),
+                violations: j.violations,
+            };
+            if mode == Mode::Enforce {
+                rejected_by.insert(w, p);
+                blocked.push(finding);
+            } else {
+                warnings.push(finding);
+            }
+        }
+    }
+    blocked.sort_by(|a, b| a.workload.cmp(&b.workload));
+    warnings.sort_by(|a, b| (&a.workload, a.mode as u8).cmp(&(&b.workload, b.mode as u8)));
+
+    // 2. NetworkPolicies.
+    let mut policy_namespaces: HashSet<&str> = HashSet::new();
+    let mut after_policies: Option<PolicySet> = None;
+    for c in changes {
+        match c {
+            Change::ApplyPolicy(p) => {
+                after_policies
+                    .get_or_insert_with(|| a.policies.clone())
+                    .insert(Policy::compile(p));
+                policy_namespaces.insert(&p.namespace);
+            }
+            Change::RemovePolicy(id) => {
+                after_policies
+                    .get_or_insert_with(|| a.policies.clone())
+                    .remove(id);
+                if let Some((ns, _)) = id.split_once('/') {
+                    policy_namespaces.insert(ns);
+                }
+            }
+            Change::Assign { .. } => {}
+        }
+    }
+
+    // 3. Connections.
+    let ns_of = |n: NodeIndex| {
+        g[n].workload
+            .map(|i| cluster.inventory.workloads[i].key.namespace.as_str())
+    };
+    let rejected_before = |n: NodeIndex| g[n].workload.is_some_and(|i| cur.rejected[i]);
+    let rejected_after = |n: NodeIndex| g[n].workload.is_some_and(|i| rejected[i]);
+    let mut allowed_after = vec![true; g.edge_count()];
+    let mut works_after = vec![false; g.edge_count()];
+    let mut broken = Vec::new();
+    let mut broken_edges = Vec::new();
+    for e in g.edge_references() {
+        let (s, d) = (e.source(), e.target());
+        let edge = e.weight();
+        let redecided = after_policies.as_ref().filter(|_| {
+            ns_of(s).is_some_and(|ns| policy_namespaces.contains(ns))
+                || ns_of(d).is_some_and(|ns| policy_namespaces.contains(ns))
+        });
+        let verdict_after = redecided.map(|set| {
+            set.verdict(
+                cluster.endpoint(&g[s]),
+                cluster.endpoint(&g[d]),
+                edge.port,
+                &edge.protocol,
+            )
+        });
+        let allowed = verdict_after
+            .as_ref()
+            .map_or(edge.verdict.allowed, |v| v.allowed);
+        allowed_after[e.id().index()] = allowed;
+        let before = edge.verdict.allowed && !rejected_before(s) && !rejected_before(d);
+        let after = allowed && !rejected_after(s) && !rejected_after(d);
+        works_after[e.id().index()] = after;
+        if !before || after {
+            continue;
+        }
+        let rejection = |n: NodeIndex, end: &str| {
+            let i = g[n].workload?;
+            let p = rejected_by.get(&i)?;
+            Some(format!(
+                "the {end} would be rejected by {} (enforce)",
+                p.name
+            ))
+        };
+        let cause = rejection(d, "destination")
+            .or_else(|| rejection(s, "source"))
+            .or_else(|| {
+                let v = verdict_after.as_ref()?;
+                let side = match v.side {
+                    Some(Side::Egress) => "egress",
+                    _ => "ingress",
+                };
+                Some(match &v.policy {
+                    Some(p) => format!("denied by NetworkPolicy {p} ({side})"),
+                    None => "denied by NetworkPolicy".to_owned(),
+                })
+            })
+            .unwrap_or_else(|| "an end would be rejected".to_owned());
+        broken_edges.push(e.id());
+        broken.push(Broken {
+            from: g[s].id.clone(),
+            to: g[d].id.clone(),
+            port: edge.port,
+            protocol: edge.protocol.to_string(),
+            cause,
+        });
+    }
+    broken.sort_by(|a, b| (&a.from, &a.to, a.port).cmp(&(&b.from, &b.to, b.port)));
+
+    // 4. Downstream: who loses a dependency, shortest path first.
+    let mut via: HashMap<NodeIndex, Vec<NodeIndex>> = HashMap::new();
+    let mut queue: VecDeque<NodeIndex> = VecDeque::new();
+    broken_edges.sort_by(|x, y| {
+        let (xs, xd) = g.edge_endpoints(*x).expect("edge");
+        let (ys, yd) = g.edge_endpoints(*y).expect("edge");
+        (&g[xs].id, &g[xd].id).cmp(&(&g[ys].id, &g[yd].id))
+    });
+    for e in &broken_edges {
+        let (s, d) = g.edge_endpoints(*e).expect("edge");
+        if g[s].workload.is_none() || rejected_after(s) || s == d || via.contains_key(&s) {
+            continue;
+        }
+        via.insert(s, vec![d]);
+        queue.push_back(s);
+    }
+    while let Some(n) = queue.pop_front() {
+        let path = via[&n].clone();
+        let mut callers: Vec<NodeIndex> = g
+            .edges_directed(n, Direction::Incoming)
+            .filter(|e| works_after[e.id().index()])
+            .map(|e| e.source())
+            .filter(|&x| g[x].workload.is_some() && x != n && !via.contains_key(&x))
+            .collect();
+        callers.sort_by(|x, y| g[*x].id.cmp(&g[*y].id));
+        callers.dedup();
+        for x in callers {
+            if via.contains_key(&x) {
+                continue;
+            }
+            let mut p = Vec::with_capacity(path.len() + 1);
+            p.push(n);
+            p.extend_from_slice(&path);
+            via.insert(x, p);
+            queue.push_back(x);
+        }
+    }
+    let mut downstream: Vec<Downstream> = via
+        .into_iter()
+        .map(|(n, path)| Downstream {
+            workload: g[n].id.clone(),
+            via: path.into_iter().map(|p| g[p].id.clone()).collect(),
+        })
+        .collect();
+    downstream.sort_by(|a, b| (a.via.len(), &a.workload).cmp(&(b.via.len(), &b.workload)));
+
+    let after = counts(&a.graph, &rejected, &warned, &audited, |e| {
+        allowed_after[e.index()]
+    });
+    Impact {
+        blocked,
+        warnings,
+        broken_connections: broken,
+        downstream,
+        before: cur.counts,
+        after,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Inventory;
+    use crate::policy::pss::{Level, LevelVersion};
+
+    /// web (ns front) → api (ns back) → db (ns back, runs as root); ops → web.
+    fn advisor() -> Advisor {
+        let mut yaml = String::from(
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: back, labels: {pod-security.kubernetes.io/enforce: baseline}}\n",
+        );
+        for (ns, name, env, root) in [
+            ("front", "ops", "http://web.front:80", false),
+            ("front", "web", "http://api.back:80", false),
+            ("back", "api", "postgres://db:5432/x", false),
+            ("back", "db", "", true),
+        ] {
+            let sc = if root {
+                "{runAsUser: 0}"
+            } else {
+                "{runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}"
+            };
+            let csc = "{allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}";
+            yaml.push_str(&format!(
+                "---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}, namespace: {ns}}}
+spec:
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      securityContext: {sc}
+      containers:
+      - name: main
+        image: i
+        securityContext: {csc}
+        ports: [{{containerPort: 8080}}, {{containerPort: 5432}}]
+        env: [{{name: UPSTREAM_URL, value: '{env}'}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: {name}, namespace: {ns}}}
+spec: {{selector: {{app: {name}}}, ports: [{{port: 80, targetPort: 8080}}, {{name: pg, port: 5432}}]}}
+"
+            ));
+        }
+        let mut inv = Inventory::default();
+        crate::ingest::manifests::load_str("t.yaml", &yaml, &mut inv);
+        crate::ingest::manifests::finish(&mut inv);
+        assert!(inv.errors.is_empty(), "{:?}", inv.errors);
+        Advisor::new(inv)
+    }
+
+    fn restricted() -> Profile {
+        Profile::level(LevelVersion::latest(Level::Restricted))
+    }
+
+    #[test]
+    fn rejected_database_breaks_its_callers_transitively() {
+        let a = advisor();
+        assert_eq!(a.graph.graph.edge_count(), 3);
+        let impact = a.what_if(&[Change::Assign {
+            target: Target::Namespace("back".into()),
+            profile: restricted(),
+            mode: Mode::Enforce,
+        }]);
+        assert_eq!(impact.blocked.len(), 1);
+        assert_eq!(impact.blocked[0].workload, "back/Deployment/db");
+        // runAsUser=0 on the pod is a pod-level finding (name empty).
+        let pod = &impact.blocked[0].containers[0];
+        assert_eq!(pod.name, "");
+        assert!(
+            pod.violations.iter().any(|v| v.starts_with("runAsUser=0")),
+            "{pod:?}"
+        );
+        assert_eq!(
+            impact.broken_connections,
+            [Broken {
+                from: "back/Deployment/api".into(),
+                to: "back/Deployment/db".into(),
+                port: 5432,
+                protocol: "TCP".into(),
+                cause: "the destination would be rejected by restricted:latest (enforce)".into(),
+            }]
+        );
+        let via: Vec<(&str, Vec<&str>)> = impact
+            .downstream
+            .iter()
+            .map(|d| {
+                (
+                    d.workload.as_str(),
+                    d.via.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            via,
+            [
+                ("back/Deployment/api", vec!["back/Deployment/db"]),
+                (
+                    "front/Deployment/web",
+                    vec!["back/Deployment/api", "back/Deployment/db"]
+                ),
+                (
+                    "front/Deployment/ops",
+                    vec![
+                        "front/Deployment/web",
+                        "back/Deployment/api",
+                        "back/Deployment/db"
+                    ]
+                ),
+            ]
+        );
+        assert_eq!((impact.before.open, impact.after.open), (3, 2));
+        assert_eq!((impact.before.rejected, impact.after.rejected), (0, 1));
+    }
+
+    #[test]
+    fn a_workload_assignment_wins_over_its_namespace() {
+        let a = advisor();
+        let db = a.cluster.by_id["back/Deployment/db"];
+        let impact = a.what_if(&[
+            Change::Assign {
+                target: Target::Namespace("back".into()),
+                profile: restricted(),
+                mode: Mode::Enforce,
+            },
+            Change::Assign {
+                target: Target::Workload(db),
+                profile: Profile::level(LevelVersion::latest(Level::Baseline)),
+                mode: Mode::Enforce,
+            },
+        ]);
+        assert!(impact.is_harmless(), "{impact:?}");
+        assert_eq!(impact.before, impact.after);
+    }
+
+    #[test]
+    fn an_egress_policy_breaks_the_source_side() {
+        let a = advisor();
+        let yaml = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: no-out, namespace: front}\nspec: {podSelector: {matchLabels: {app: web}}, policyTypes: [Egress]}\n";
+        let mut inv = Inventory::default();
+        crate::ingest::manifests::load_str("p.yaml", yaml, &mut inv);
+        let impact = a.what_if(&[Change::ApplyPolicy(Box::new(
+            inv.network_policies.remove(0),
+        ))]);
+        assert_eq!(impact.broken_connections.len(), 1);
+        assert_eq!(
+            impact.broken_connections[0].cause,
+            "denied by NetworkPolicy front/no-out (egress)"
+        );
+        assert_eq!(impact.downstream.len(), 2, "web and ops lose api");
+        assert_eq!(impact.after.denied, 1);
+    }
+}
