@@ -328,6 +328,27 @@ impl Graph {
     }
 
     /// The graph in the shape of `GET /api/v1/graph`, nodes and edges sorted by id.
+    /// The connections into and out of one node, as in [`Graph::to_json`].
+    pub fn connections_of(&self, cluster: &Cluster, id: &str) -> Vec<EdgeJson> {
+        let Some(node) = self.node(cluster, id) else {
+            return Vec::new();
+        };
+        let mut edges: Vec<EdgeJson> = self
+            .graph
+            .edges_directed(node, petgraph::Direction::Outgoing)
+            .chain(
+                self.graph
+                    .edges_directed(node, petgraph::Direction::Incoming),
+            )
+            .map(|e| edge_json(&self.graph, e))
+            .collect();
+        edges.sort_by(|a, b| {
+            (&a.from, &a.to, a.port, &a.protocol).cmp(&(&b.from, &b.to, b.port, &b.protocol))
+        });
+        edges.dedup();
+        edges
+    }
+
     pub fn to_json(&self, cluster: &Cluster) -> GraphJson {
         let mut nodes: Vec<NodeJson> = self
             .graph
@@ -354,23 +375,25 @@ impl Graph {
         let mut edges: Vec<EdgeJson> = self
             .graph
             .edge_references()
-            .map(|e| {
-                let w = e.weight();
-                EdgeJson {
-                    from: self.graph[e.source()].id.clone(),
-                    to: self.graph[e.target()].id.clone(),
-                    port: w.port,
-                    protocol: w.protocol.to_string(),
-                    evidence: w.evidence.clone(),
-                    allowed: w.verdict.allowed,
-                    policy: w.verdict.policy.as_deref().map(str::to_owned),
-                }
-            })
+            .map(|e| edge_json(&self.graph, e))
             .collect();
         edges.sort_by(|a, b| {
             (&a.from, &a.to, a.port, &a.protocol).cmp(&(&b.from, &b.to, b.port, &b.protocol))
         });
         GraphJson { nodes, edges }
+    }
+}
+
+fn edge_json(graph: &DiGraph<Node, Edge>, e: petgraph::graph::EdgeReference<'_, Edge>) -> EdgeJson {
+    let w = e.weight();
+    EdgeJson {
+        from: graph[e.source()].id.clone(),
+        to: graph[e.target()].id.clone(),
+        port: w.port,
+        protocol: w.protocol.to_string(),
+        evidence: w.evidence.clone(),
+        allowed: w.verdict.allowed,
+        policy: w.verdict.policy.as_deref().map(str::to_owned),
     }
 }
 

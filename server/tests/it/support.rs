@@ -119,6 +119,9 @@ spec:
   containers:
   - name: app
     image: ghcr.io/example/app:1
+    env:
+    - name: CART_ADDR
+      value: cart.shop:7070
     securityContext:
       allowPrivilegeEscalation: false
       readOnlyRootFilesystem: true

@@ -366,3 +366,40 @@ async fn pages_switch_between_clusters() {
         "There is no snapshot of cluster \"staging\"."
     );
 }
+
+#[tokio::test]
+async fn workload_page_lists_its_connections() {
+    let db = db_with(&[("shop.yaml", SHOP)]).await;
+    let (status, cart, _) = get(
+        portcullis::app(db.state.clone()),
+        "/namespaces/shop/workloads/Deployment/cart",
+        false,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let table = &cart[cart
+        .find("data-testid=\"connections\"")
+        .expect("connections table")..];
+    assert!(table.contains("← called by"), "{table}");
+    assert!(
+        table.contains(r#"<a href="/namespaces/secure/workloads/Pod/hardened?snapshot=1">secure/Pod/hardened</a>"#),
+        "{table}"
+    );
+    assert!(table.contains("7070/TCP"));
+    assert!(table.contains("env CART_ADDR=cart.shop:7070"), "{table}");
+
+    let (_, hardened, _) = get(
+        portcullis::app(db.state.clone()),
+        "/namespaces/secure/workloads/Pod/hardened",
+        false,
+    )
+    .await;
+    assert!(hardened.contains("calls →"));
+    let (_, agent, _) = get(
+        portcullis::app(db.state.clone()),
+        "/namespaces/monitoring/workloads/DaemonSet/node-agent",
+        false,
+    )
+    .await;
+    assert!(agent.contains("No connections found"));
+}

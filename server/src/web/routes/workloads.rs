@@ -334,6 +334,8 @@ pub struct WorkloadPage {
     pub profiles: Vec<super::profiles::VerdictView>,
     /// The tightest preset it already satisfies.
     pub recommended: &'static crate::policy::profiles::Preset,
+    /// Its connections in the advisor's graph, in and out.
+    pub connections: Vec<crate::advisor::graph::EdgeJson>,
 }
 
 /// The verdict of each Pod Security level (latest) that can deny, on a template.
@@ -362,6 +364,21 @@ impl WorkloadPage {
             })
             .collect()
     }
+    /// The page of the other end of a connection (`external` has none).
+    pub fn peer_url(&self, id: &str) -> Option<String> {
+        crate::model::WorkloadKey::parse(id).map(|k| {
+            format!(
+                "{}?snapshot={}",
+                workload_url(&k.namespace, &k.kind, &k.name),
+                self.snapshot.id
+            )
+        })
+    }
+
+    pub fn is_self(&self, id: &str) -> bool {
+        *id == self.key()
+    }
+
     pub fn key(&self) -> String {
         format!(
             "{}/{}/{}",
@@ -405,10 +422,14 @@ async fn show(
     })
     .await
     .map_err(|e| AppError::Internal(format!("evaluating profiles: {e}")))?;
+    let advisor = super::advisor::advisor_for(&state, &snapshot).await?;
+    let id = format!("{}/{}/{}", w.row.namespace, w.row.kind, w.row.name);
+    let connections = advisor.graph.connections_of(&advisor.cluster, &id);
     Ok(WorkloadPage {
         nav: Nav::new("workloads", &Some(snapshot.clone())).pin(pin),
         profiles,
         recommended,
+        connections,
         w,
         snapshot,
     }
