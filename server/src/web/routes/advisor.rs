@@ -468,9 +468,7 @@ pub struct TableParams {
     pub page: Option<String>,
 }
 
-fn filled(v: &Option<String>) -> Option<&str> {
-    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
-}
+use super::filled;
 
 impl TableParams {
     fn snapshot_id(&self) -> Result<Option<i64>, AppError> {

@@ -51,6 +51,11 @@ pub async fn resolve(
     }
 }
 
+/// A query parameter's value, trimmed; empty means "not given".
+pub fn filled(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
 /// The snapshot a request is about, or `None` when the database holds none.
 pub async fn chosen_snapshot(
     pool: &SqlitePool,

@@ -46,10 +46,7 @@ pub struct ListParams {
 }
 
 fn non_empty(v: &Option<String>) -> Option<String> {
-    v.as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
+    super::filled(v).map(str::to_owned)
 }
 
 impl ListParams {
