@@ -510,39 +510,19 @@ fn host_namespaces(pod: &Pod<'_>) -> Out {
     } else {
         SettingOrigin::Default
     };
-    match (pid == Some(true), ipc == Some(true)) {
-        (true, true) => Out::new(
+    let (value, risk) = match (pid == Some(true), ipc == Some(true)) {
+        (true, true) => (
             "shares the host's process and IPC namespaces (hostPID, hostIPC)",
-            field,
-            origin,
             Risk::Dangerous,
-            WHY,
-        )
-        .flag(RiskFlag::HostNamespaces),
-        (true, false) => Out::new(
-            "shares the host's process namespace (hostPID)",
-            field,
-            origin,
-            Risk::Dangerous,
-            WHY,
-        )
-        .flag(RiskFlag::HostNamespaces),
-        (false, true) => Out::new(
-            "shares the host's IPC namespace (hostIPC)",
-            field,
-            origin,
-            Risk::Risky,
-            WHY,
-        )
-        .flag(RiskFlag::HostNamespaces),
-        (false, false) => Out::new(
-            "own process and IPC namespaces",
-            field,
-            origin,
-            Risk::Safe,
-            WHY,
         ),
-    }
+        (true, false) => (
+            "shares the host's process namespace (hostPID)",
+            Risk::Dangerous,
+        ),
+        (false, true) => ("shares the host's IPC namespace (hostIPC)", Risk::Risky),
+        (false, false) => ("own process and IPC namespaces", Risk::Safe),
+    };
+    Out::new(value, field, origin, risk, WHY).flag_if(risk != Risk::Safe, RiskFlag::HostNamespaces)
 }
 
 fn host_network(pod: &Pod<'_>, c: &Ctr<'_>) -> Out {
