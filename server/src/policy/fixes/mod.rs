@@ -486,21 +486,7 @@ fn pss_candidates(check: &str, t: &PodTemplate) -> Vec<Candidate> {
                 let mut body = Map::new();
                 for (name, probe) in c.probes {
                     let Some(p) = probe else { continue };
-                    let mut pm = Map::new();
-                    if p.http_get
-                        .as_ref()
-                        .and_then(|h| h.host.as_deref())
-                        .is_some_and(|h| !h.is_empty())
-                    {
-                        pm.insert("httpGet".into(), json!({"host": null}));
-                    }
-                    if p.tcp_socket
-                        .as_ref()
-                        .and_then(|h| h.host.as_deref())
-                        .is_some_and(|h| !h.is_empty())
-                    {
-                        pm.insert("tcpSocket".into(), json!({"host": null}));
-                    }
+                    let pm = clear_hosts(p.http_get.as_ref(), p.tcp_socket.as_ref());
                     if !pm.is_empty() {
                         body.insert(name.into(), Value::Object(pm));
                     }
@@ -509,21 +495,7 @@ fn pss_candidates(check: &str, t: &PodTemplate) -> Vec<Candidate> {
                     let mut lm = Map::new();
                     for (name, h) in [("postStart", &l.post_start), ("preStop", &l.pre_stop)] {
                         let Some(h) = h else { continue };
-                        let mut hm = Map::new();
-                        if h.http_get
-                            .as_ref()
-                            .and_then(|x| x.host.as_deref())
-                            .is_some_and(|x| !x.is_empty())
-                        {
-                            hm.insert("httpGet".into(), json!({"host": null}));
-                        }
-                        if h.tcp_socket
-                            .as_ref()
-                            .and_then(|x| x.host.as_deref())
-                            .is_some_and(|x| !x.is_empty())
-                        {
-                            hm.insert("tcpSocket".into(), json!({"host": null}));
-                        }
+                        let hm = clear_hosts(h.http_get.as_ref(), h.tcp_socket.as_ref());
                         if !hm.is_empty() {
                             lm.insert(name.into(), Value::Object(hm));
                         }
@@ -1294,6 +1266,23 @@ pub fn with_fixes<'a>(
         .iter()
         .zip(suggest(profile, template, verdict))
         .collect()
+}
+
+/// The strategic-merge body that unsets the `host` of a probe's or lifecycle
+/// handler's `httpGet` and `tcpSocket`, where one is set.
+fn clear_hosts(
+    http: Option<&k8s_openapi::api::core::v1::HTTPGetAction>,
+    tcp: Option<&k8s_openapi::api::core::v1::TCPSocketAction>,
+) -> Map<String, Value> {
+    let set = |h: Option<&String>| h.is_some_and(|h| !h.is_empty());
+    let mut m = Map::new();
+    if set(http.and_then(|h| h.host.as_ref())) {
+        m.insert("httpGet".into(), json!({"host": null}));
+    }
+    if set(tcp.and_then(|t| t.host.as_ref())) {
+        m.insert("tcpSocket".into(), json!({"host": null}));
+    }
+    m
 }
 
 #[cfg(test)]
