@@ -8,6 +8,7 @@ pub mod cli;
 pub mod ingest;
 pub mod model;
 pub mod policy;
+pub mod rules;
 pub mod store;
 pub mod web;
 
@@ -24,12 +25,29 @@ pub struct AppState {
     /// The cluster the server snapshots (`serve --kubeconfig/--context/--in-cluster`),
     /// with its progress and last outcome; `None` when no cluster is configured.
     pub live: Option<std::sync::Arc<cli::live::LiveCluster>>,
+    /// Assignments and exemptions in force, in memory (see [`rules`]).
+    pub rules: std::sync::Arc<rules::RulesHandle>,
 }
 
 impl AppState {
-    /// State with a database and no live cluster.
+    /// State with a database and no live cluster; rules are empty until
+    /// [`AppState::load`] or a reload.
     pub fn new(pool: SqlitePool) -> Self {
-        AppState { pool, live: None }
+        AppState {
+            pool,
+            live: None,
+            rules: Default::default(),
+        }
+    }
+
+    /// State with a database, its rules loaded.
+    pub async fn load(pool: SqlitePool) -> Result<Self, sqlx::Error> {
+        let rules = std::sync::Arc::new(rules::RulesHandle::load(&pool).await?);
+        Ok(AppState {
+            pool,
+            live: None,
+            rules,
+        })
     }
 }
 

@@ -16,28 +16,68 @@ pub mod refs;
 pub mod what_if;
 
 use crate::model::Inventory;
+use crate::policy::assignments::Rules;
 
 pub use graph::{Cluster, EXTERNAL, Graph, GraphJson};
 pub use netpol::PolicySet;
 pub use what_if::{Change, Current, Impact, Mode, Target};
 
 /// A snapshot ready for questions: the cluster, its NetworkPolicies, its graph
-/// and the current admission state.
+/// and the current admission state under the rules in force.
 #[derive(Debug, Clone)]
 pub struct Advisor {
     pub cluster: Cluster,
     pub policies: PolicySet,
     pub graph: Graph,
     pub current: Current,
+    /// The rules `current` was computed with, and the snapshot's cluster name
+    /// and time (exemptions apply at that time... or now, see [`Advisor::with_rules`]).
+    pub rules: std::sync::Arc<Rules>,
+    pub cluster_name: String,
+    pub now_ms: i64,
 }
 
 impl Advisor {
+    /// The advisor with no assignments: namespaces' labels decide.
     pub fn new(inventory: Inventory) -> Advisor {
         Advisor::with_flows(inventory, &[])
     }
 
     /// The advisor with observed flows merged into the graph (see [`flows`]).
     pub fn with_flows(inventory: Inventory, observed: &[flows::Observed]) -> Advisor {
+        Advisor::build(inventory, observed, Default::default(), String::new(), 0)
+    }
+
+    /// The same snapshot under other rules (assignments changed): the graph
+    /// is kept, the current state recomputed.
+    pub fn with_rules(&self, rules: std::sync::Arc<Rules>, now_ms: i64) -> Advisor {
+        let current = Current::new(
+            &self.cluster,
+            &self.graph,
+            &rules,
+            &self.cluster_name,
+            now_ms,
+        );
+        Advisor {
+            cluster: self.cluster.clone(),
+            policies: self.policies.clone(),
+            graph: self.graph.clone(),
+            current,
+            rules,
+            cluster_name: self.cluster_name.clone(),
+            now_ms,
+        }
+    }
+
+    /// Everything: graph, flows, and the current state under `rules` for
+    /// cluster `cluster_name` (exemptions as of `now_ms`).
+    pub fn build(
+        inventory: Inventory,
+        observed: &[flows::Observed],
+        rules: std::sync::Arc<Rules>,
+        cluster_name: String,
+        now_ms: i64,
+    ) -> Advisor {
         let cluster = Cluster::new(inventory);
         let policies = PolicySet::new(&cluster.inventory.network_policies);
         let mut graph = Graph::build(&cluster, &policies);
@@ -45,12 +85,15 @@ impl Advisor {
             graph.add_observed(&cluster, observed);
             graph.decide(&cluster, &policies);
         }
-        let current = Current::new(&cluster, &graph);
+        let current = Current::new(&cluster, &graph, &rules, &cluster_name, now_ms);
         Advisor {
             cluster,
             policies,
             graph,
             current,
+            rules,
+            cluster_name,
+            now_ms,
         }
     }
 

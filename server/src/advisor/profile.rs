@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use crate::model::PodTemplate;
-use crate::policy::pss::{Level, LevelVersion, Version};
+use crate::policy::assignments::Exempt;
 
 pub use crate::policy::profiles::{Profile, Violation};
 
@@ -26,7 +26,12 @@ pub struct Judgement {
 
 /// Evaluates `profile` on `template`.
 pub fn evaluate(profile: &Profile, template: &PodTemplate) -> Judgement {
-    let v = crate::policy::profiles::evaluate(profile, template);
+    judge(profile, template, &Exempt::default())
+}
+
+/// Evaluates `profile` on `template` with a workload's exemptions.
+pub fn judge(profile: &Profile, template: &PodTemplate, exempt: &Exempt<'_>) -> Judgement {
+    let v = crate::policy::assignments::judge(profile, template, exempt);
     Judgement {
         allowed: v.allowed,
         warning: v.warning(),
@@ -45,16 +50,9 @@ pub fn allows(profile: &Profile, template: &PodTemplate) -> bool {
     }
 }
 
-/// The profile a namespace's `pod-security.kubernetes.io/<mode>` labels set,
-/// as pod-security-admission reads them: a missing or invalid version means
-/// `latest`; an invalid level means `restricted` (it fails closed); no level
-/// label means no profile for that mode.
+/// The profile a namespace's `pod-security.kubernetes.io/<mode>` labels set
+/// (see [`crate::policy::assignments::level_from_labels`]).
 pub fn from_namespace_labels(labels: &BTreeMap<String, String>, mode: &str) -> Option<Profile> {
-    let level = labels.get(&format!("pod-security.kubernetes.io/{mode}"))?;
-    let level = level.parse::<Level>().unwrap_or(Level::Restricted);
-    let version = labels
-        .get(&format!("pod-security.kubernetes.io/{mode}-version"))
-        .and_then(|v| v.parse::<Version>().ok())
-        .unwrap_or(Version::Latest);
-    Some(Profile::level(LevelVersion::new(level, version)))
+    let mode = crate::policy::assignments::Mode::parse(mode)?;
+    crate::policy::assignments::level_from_labels(labels, mode).map(Profile::level)
 }

@@ -29,38 +29,16 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use petgraph::Direction;
 use petgraph::graph::NodeIndex;
 use petgraph::visit::EdgeRef;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::Advisor;
 use super::graph::{Cluster, Graph};
 use super::netpol::{Policy, PolicySet, Side};
 use super::profile::{self, Profile, Violation};
 use crate::model::NetworkPolicyObject;
+use crate::policy::assignments::{self, Rules, Source};
 
-/// An admission mode, as in the `pod-security.kubernetes.io/<mode>` labels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    Enforce,
-    Warn,
-    Audit,
-}
-
-impl Mode {
-    pub const ALL: [Mode; 3] = [Mode::Enforce, Mode::Warn, Mode::Audit];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Enforce => "enforce",
-            Mode::Warn => "warn",
-            Mode::Audit => "audit",
-        }
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
+pub use crate::policy::assignments::Mode;
 
 /// What an assignment applies to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,11 +86,14 @@ pub struct Counts {
     pub denied: usize,
 }
 
-/// The current state: profiles from the namespaces' labels and their verdicts.
+/// The current state: the profiles in force (assignments, the cluster
+/// default, the namespaces' labels) and their verdicts, exemptions applied.
 #[derive(Debug, Clone)]
 pub struct Current {
     /// Per workload.
     pub modes: Vec<Modes>,
+    /// Where each mode's profile comes from, per workload.
+    pub sources: Vec<[Option<Source>; 3]>,
     pub rejected: Vec<bool>,
     pub warned: Vec<bool>,
     pub audited: Vec<bool>,
@@ -120,35 +101,43 @@ pub struct Current {
 }
 
 impl Current {
-    pub fn new(cluster: &Cluster, graph: &Graph) -> Current {
+    pub fn new(
+        cluster: &Cluster,
+        graph: &Graph,
+        rules: &Rules,
+        cluster_name: &str,
+        now_ms: i64,
+    ) -> Current {
         let n = cluster.inventory.workloads.len();
         let mut cur = Current {
             modes: Vec::with_capacity(n),
+            sources: Vec::with_capacity(n),
             rejected: vec![false; n],
             warned: vec![false; n],
             audited: vec![false; n],
             counts: Counts::default(),
         };
-        let mut by_ns: HashMap<&str, Modes> = HashMap::new();
         for (i, w) in cluster.inventory.workloads.iter().enumerate() {
-            let ns = w.key.namespace.as_str();
-            let modes = by_ns
-                .entry(ns)
-                .or_insert_with(|| {
-                    let labels = cluster.namespace_labels.get(ns);
-                    Mode::ALL
-                        .map(|m| labels.and_then(|l| profile::from_namespace_labels(l, m.as_str())))
-                })
-                .clone();
-            for (m, p) in Mode::ALL.iter().zip(&modes) {
-                let fails = p.as_ref().is_some_and(|p| !profile::allows(p, &w.template));
-                match m {
+            let labels = cluster.namespace_labels.get(w.key.namespace.as_str());
+            let applied = rules.effective(cluster_name, &w.key, labels);
+            let id = w.key.to_string();
+            let exempt = rules.exemptions_for(cluster_name, &id, now_ms);
+            for a in applied.iter().flatten() {
+                let fails = if exempt.is_empty() {
+                    !profile::allows(&a.profile, &w.template)
+                } else {
+                    !assignments::judge(&a.profile, &w.template, &exempt).allowed
+                };
+                match a.mode {
                     Mode::Enforce => cur.rejected[i] = fails,
                     Mode::Warn => cur.warned[i] = fails,
                     Mode::Audit => cur.audited[i] = fails,
                 }
             }
-            cur.modes.push(modes);
+            cur.sources
+                .push(applied.clone().map(|a| a.map(|a| a.source)));
+            cur.modes
+                .push(applied.map(|a| a.map(|a| Profile::clone(&a.profile))));
         }
         cur.counts = counts(graph, &cur.rejected, &cur.warned, &cur.audited, |e| {
             graph.graph[e].verdict.allowed
@@ -353,7 +342,10 @@ pub fn what_if(a: &Advisor, changes: &[Change]) -> Impact {
             let Some(p) = own.and_then(|s| s[i]).or_else(|| ns_set.and_then(|s| s[i])) else {
                 continue;
             };
-            let j = profile::evaluate(p, &workload.template);
+            let exempt =
+                a.rules
+                    .exemptions_for(&a.cluster_name, &workload.key.to_string(), a.now_ms);
+            let j = profile::judge(p, &workload.template, &exempt);
             let fails = !j.allowed;
             match mode {
                 Mode::Enforce => rejected[w] = fails,

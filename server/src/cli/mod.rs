@@ -363,7 +363,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 );
                 tokio::spawn(live.clone().run_every(snapshot_interval));
             }
-            crate::serve(listener, crate::AppState { pool, live }, shutdown_signal()).await?;
+            let mut state = crate::AppState::load(pool).await?;
+            state.live = live;
+            crate::serve(listener, state, shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Snapshot {

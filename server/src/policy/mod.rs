@@ -1,6 +1,7 @@
 //! The pure policy core: Pod Security Standards, PodSecurityPolicy, profiles
 //! (presets and custom), evaluate and mutate, minimal fixes and recommendations.
 
+pub mod assignments;
 pub mod fixes;
 pub mod profiles;
 pub mod psp;

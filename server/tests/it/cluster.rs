@@ -1145,10 +1145,8 @@ async fn send(
 
 async fn live_state(fc: &FakeCluster, db: &TestDb) -> (AppState, Arc<LiveCluster>) {
     let live = LiveCluster::new(fc.cluster(GENEROUS).await, db.state.pool.clone());
-    let state = AppState {
-        pool: db.state.pool.clone(),
-        live: Some(live.clone()),
-    };
+    let mut state = db.state.clone();
+    state.live = Some(live.clone());
     (state, live)
 }
 

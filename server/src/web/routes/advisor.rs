@@ -48,7 +48,9 @@ pub fn api() -> Router<AppState> {
 // ---------------------------------------------------------------------------------------------
 // The advisor of a snapshot, cached
 
-type CacheKey = (PathBuf, i64, i64);
+/// Database file, snapshot id and time, rules generation, and the minute
+/// when exemptions exist (they expire by themselves).
+type CacheKey = (PathBuf, i64, i64, u64, i64);
 type Cache = Vec<(CacheKey, Arc<Advisor>)>;
 
 /// Advisors of the snapshots asked about most recently (newest last).
@@ -58,15 +60,32 @@ const CACHED: usize = 4;
 
 /// The advisor of `snapshot`, built on a blocking thread the first time.
 pub async fn advisor_for(state: &AppState, snapshot: &Snapshot) -> Result<Arc<Advisor>, AppError> {
-    let key = cache_key(state, snapshot);
+    let rules = state.rules.get();
+    let now = crate::now_ms();
+    let key = cache_key(state, snapshot, &rules, now);
     if let Some(a) = cache_get(&key) {
         return Ok(a);
     }
-    let inventory = store::inventory::load(&state.pool, snapshot.id).await?;
-    let observed = store::inventory::flows(&state.pool, snapshot.id).await?;
-    let advisor = tokio::task::spawn_blocking(move || Advisor::with_flows(inventory, &observed))
+    let same_snapshot = {
+        let cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .iter()
+            .rev()
+            .find(|(k, _)| k.0 == key.0 && k.1 == key.1 && k.2 == key.2)
+            .map(|(_, a)| a.clone())
+    };
+    let advisor = if let Some(old) = same_snapshot {
+        tokio::task::spawn_blocking(move || old.with_rules(rules, now)).await
+    } else {
+        let inventory = store::inventory::load(&state.pool, snapshot.id).await?;
+        let observed = store::inventory::flows(&state.pool, snapshot.id).await?;
+        let cluster = snapshot.cluster.clone();
+        tokio::task::spawn_blocking(move || {
+            Advisor::build(inventory, &observed, rules, cluster, now)
+        })
         .await
-        .map_err(|e| AppError::Internal(format!("building the graph failed: {e}")))?;
+    }
+    .map_err(|e| AppError::Internal(format!("building the graph failed: {e}")))?;
     let advisor = Arc::new(advisor);
     let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
     cache.retain(|(k, _)| *k != key);
@@ -77,17 +96,29 @@ pub async fn advisor_for(state: &AppState, snapshot: &Snapshot) -> Result<Arc<Ad
     Ok(advisor)
 }
 
-/// Forgets the advisor of a snapshot (its flows changed).
-fn cache_forget(key: &CacheKey) {
+/// Forgets every advisor of a snapshot (its flows changed).
+fn cache_forget(state: &AppState, snapshot: &Snapshot) {
+    let file = state.pool.connect_options().get_filename().to_path_buf();
     let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
-    cache.retain(|(k, _)| k != key);
+    cache.retain(|(k, _)| !(k.0 == file && k.1 == snapshot.id));
 }
 
-fn cache_key(state: &AppState, snapshot: &Snapshot) -> CacheKey {
+fn cache_key(
+    state: &AppState,
+    snapshot: &Snapshot,
+    rules: &crate::policy::assignments::Rules,
+    now: i64,
+) -> CacheKey {
     (
         state.pool.connect_options().get_filename().to_path_buf(),
         snapshot.id,
         snapshot.taken_at,
+        rules.generation,
+        if rules.exemptions.is_empty() {
+            0
+        } else {
+            now / 60_000
+        },
     )
 }
 
@@ -1094,7 +1125,7 @@ async fn import_flows(
     store::inventory::add_flows(&state.pool, snapshot.id, &observed)
         .await
         .map_err(|e| api(e.into()))?;
-    cache_forget(&cache_key(&state, &snapshot));
+    cache_forget(&state, &snapshot);
     Ok(Json(json!({
         "snapshot": snapshot.id,
         "read": records.len(),
