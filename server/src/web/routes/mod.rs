@@ -105,14 +105,17 @@ impl Nav {
     }
 
     /// The pages of the navigation bar: (id, link, label).
-    pub fn items(&self) -> [(&'static str, &'static str, &'static str); 6] {
+    pub fn items(&self) -> [(&'static str, &'static str, &'static str); 9] {
         [
             ("overview", "/", "Overview"),
             ("namespaces", "/namespaces", "Namespaces"),
             ("workloads", "/workloads", "Workloads"),
             ("advisor", "/advisor", "Advisor"),
+            ("alerts", "/alerts", "Alerts"),
             ("profiles", "/profiles", "Profiles"),
             ("snapshots", "/snapshots", "Snapshots"),
+            ("admission", "/admission", "Admission log"),
+            ("settings", "/settings", "Settings"),
         ]
     }
 }
