@@ -6,6 +6,7 @@ mod cluster;
 mod common;
 mod conformance;
 mod corpus;
+mod crash;
 mod profiles;
 mod psp;
 mod seed;
