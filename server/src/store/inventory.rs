@@ -167,7 +167,7 @@ pub async fn add_flows(
     snapshot: i64,
     flows: &[Observed],
 ) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::store::write_tx(pool).await?;
     for f in flows {
         sqlx::query(
             "INSERT INTO flows (snapshot_id, source, destination, port, protocol, count, dropped)

@@ -46,6 +46,16 @@ async fn connect(opts: SqliteConnectOptions) -> Result<SqlitePool, sqlx::Error> 
     Ok(pool)
 }
 
+/// Begins a write transaction. `BEGIN IMMEDIATE` takes the write lock at
+/// once, so a transaction that reads before it writes waits for other
+/// writers (up to the busy timeout) instead of failing with "database is
+/// locked" when it tries to upgrade. Every write transaction goes through here.
+pub async fn write_tx(
+    pool: &SqlitePool,
+) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+    pool.begin_with("BEGIN IMMEDIATE").await
+}
+
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
 /// Encodes a set of flag slugs as `,a,b,` so `LIKE '%,a,%'` finds one.

@@ -119,7 +119,7 @@ pub async fn insert_all(
     origin: &str,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::store::write_tx(pool).await?;
     for p in list {
         sqlx::query(
             "INSERT INTO profiles (name, description, base, spec, origin, created_at, updated_at)

@@ -100,7 +100,7 @@ pub async fn insert(
     let skipped = serde_json::to_string(&inv.skipped).unwrap_or_else(|_| "{}".into());
     let errors = serde_json::to_string(&inv.errors).unwrap_or_else(|_| "[]".into());
 
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::store::write_tx(pool).await?;
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO snapshots (cluster, source, taken_at, namespaces, workloads, containers,
                                 services, network_policies, skipped, errors)

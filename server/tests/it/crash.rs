@@ -141,7 +141,9 @@ async fn sigkill_during_snapshots_loses_nothing_and_leaves_no_half_snapshot() {
             }
         }
 
-        let pool = portcullis::store::open(&db).await.expect("reopen after kill");
+        let pool = portcullis::store::open(&db)
+            .await
+            .expect("reopen after kill");
         let check: String = sqlx::query_scalar("PRAGMA integrity_check")
             .fetch_one(&pool)
             .await
@@ -149,11 +151,21 @@ async fn sigkill_during_snapshots_loses_nothing_and_leaves_no_half_snapshot() {
         assert_eq!(check, "ok", "after kill point {k}");
         let list = snapshots(&pool).await;
         for (id, counted, rows, containers) in &list {
-            assert_eq!(counted, rows, "snapshot {id} is half written (kill point {k})");
-            assert_eq!(*containers, 2 * rows, "snapshot {id} lost containers (kill point {k})");
+            assert_eq!(
+                counted, rows,
+                "snapshot {id} is half written (kill point {k})"
+            );
+            assert_eq!(
+                *containers,
+                2 * rows,
+                "snapshot {id} lost containers (kill point {k})"
+            );
         }
         assert!(list.len() >= completed, "a completed snapshot went missing");
-        assert_eq!(list[0], first.0, "the first snapshot changed (kill point {k})");
+        assert_eq!(
+            list[0], first.0,
+            "the first snapshot changed (kill point {k})"
+        );
         assert_eq!(fingerprint(&pool, first.0.0).await, first.1);
         completed = list.len();
         pool.close().await;

@@ -123,3 +123,69 @@ async fn list_sorts_by_risk(pool: SqlitePool) {
     let counts = workloads::flag_counts(&pool, id).await.expect("counts");
     assert_eq!(counts.get("privileged"), Some(&1));
 }
+
+/// Writers (assignments, snapshots) and readers at once on the server's own
+/// pool never see "database is locked": write transactions take the lock
+/// up front and wait for each other within the busy timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_and_readers_never_see_a_locked_database() {
+    use portcullis::policy::assignments::Mode;
+    use portcullis::store::assignments;
+
+    let db = crate::support::db_with(&[("shop.yaml", SHOP)]).await;
+    let pool = db.state.pool.clone();
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in 0..4 {
+        let pool = pool.clone();
+        tasks.spawn(async move {
+            let target = format!("namespace/ns-{t}");
+            for i in 0..25 {
+                let profile = if i % 2 == 0 { "restricted" } else { "baseline" };
+                assignments::assign(&pool, "test", &target, Mode::Enforce, profile, "t", i)
+                    .await
+                    .map_err(|e| format!("assign: {e}"))?;
+                if i % 5 == 4 {
+                    assignments::unassign(&pool, "test", &target, Mode::Enforce, "t", i)
+                        .await
+                        .map_err(|e| format!("unassign: {e}"))?;
+                }
+            }
+            Ok::<usize, String>(25 + 5)
+        });
+    }
+    for _ in 0..2 {
+        let pool = pool.clone();
+        tasks.spawn(async move {
+            let inv = inventory(&[("shop.yaml", SHOP)]);
+            for i in 0..3 {
+                snapshots::insert(&pool, &src(), &inv, 2000 + i, portcullis::cli::level_of)
+                    .await
+                    .map_err(|e| format!("snapshot: {e}"))?;
+            }
+            Ok(0)
+        });
+    }
+    for _ in 0..4 {
+        let pool = pool.clone();
+        tasks.spawn(async move {
+            for _ in 0..50 {
+                assignments::list(&pool)
+                    .await
+                    .map_err(|e| format!("list: {e}"))?;
+                snapshots::list(&pool)
+                    .await
+                    .map_err(|e| format!("snapshots: {e}"))?;
+            }
+            Ok(0)
+        });
+    }
+    let mut changes = 0;
+    while let Some(done) = tasks.join_next().await {
+        changes += done.expect("task").expect("no database error");
+    }
+    assert_eq!(
+        assignments::audit_count(&pool).await.expect("count"),
+        changes as i64
+    );
+    assert_eq!(snapshots::list(&pool).await.expect("list").len(), 7);
+}
