@@ -38,8 +38,8 @@ spec:
 ---
 ",
                 n % 7,
-                n % 3 == 0,
-                n % 5 == 0,
+                n.is_multiple_of(3),
+                n.is_multiple_of(5),
                 n % 1000
             ));
         }
