@@ -43,11 +43,15 @@ pub enum ApplyError {
         "cannot set the Pod Security labels of namespace {namespace}: Portcullis's ClusterRole needs the verb `patch namespaces` (apply deploy/optional/rbac-apply-labels.yaml); the API server said: {message}"
     )]
     Forbidden { namespace: String, message: String },
-    #[error("cannot set the Pod Security labels of namespace {namespace}: it does not exist in the cluster")]
+    #[error(
+        "cannot set the Pod Security labels of namespace {namespace}: it does not exist in the cluster"
+    )]
     NotFound { namespace: String },
     #[error("the API server refused Portcullis's credentials (401): {message}")]
     Unauthorized { message: String },
-    #[error("the API server answered {code} {reason} to the label patch of namespace {namespace}: {message}")]
+    #[error(
+        "the API server answered {code} {reason} to the label patch of namespace {namespace}: {message}"
+    )]
     Api {
         namespace: String,
         code: u16,
@@ -56,6 +60,8 @@ pub enum ApplyError {
     },
     #[error("cannot reach the API server to set the labels of namespace {namespace}: {detail}")]
     Unreachable { namespace: String, detail: String },
+    #[error("the label patch of namespace {namespace} failed: {detail}")]
+    Unexpected { namespace: String, detail: String },
 }
 
 impl ApplyError {
@@ -67,13 +73,17 @@ impl ApplyError {
             ApplyError::Unauthorized { .. } => "unauthorized",
             ApplyError::Api { .. } => "api",
             ApplyError::Unreachable { .. } => "unreachable",
+            ApplyError::Unexpected { .. } => "unexpected",
         }
     }
 }
 
 /// The merge patch for `mode`: `<mode>` and `<mode>-version` set to `level`,
 /// or both `null` (removed) for `None`.
-pub fn label_patch(mode: Mode, level: Option<LevelVersion>) -> (Value, BTreeMap<String, Option<String>>) {
+pub fn label_patch(
+    mode: Mode,
+    level: Option<LevelVersion>,
+) -> (Value, BTreeMap<String, Option<String>>) {
     let labels: BTreeMap<String, Option<String>> = match level {
         Some(lv) => export::labels(mode, lv)
             .into_iter()
@@ -128,7 +138,13 @@ pub async fn apply_labels(
                 },
             })
         }
-        Err(e) => Err(ApplyError::Unreachable {
+        Err(e @ (kube::Error::HyperError(_) | kube::Error::Service(_))) => {
+            Err(ApplyError::Unreachable {
+                namespace: namespace.to_owned(),
+                detail: e.to_string(),
+            })
+        }
+        Err(e) => Err(ApplyError::Unexpected {
             namespace: namespace.to_owned(),
             detail: e.to_string(),
         }),
@@ -150,7 +166,9 @@ pub async fn apply_assignment(
 ) -> Result<Applied, ApplyError> {
     let skip = |reason: String| Ok(Applied::Skipped { reason });
     if !state.allow_apply {
-        return skip("Portcullis runs without --allow-apply: the cluster was not changed.".to_owned());
+        return skip(
+            "Portcullis runs without --allow-apply: the cluster was not changed.".to_owned(),
+        );
     }
     let Some(live) = state.live.as_ref().filter(|l| l.name() == cluster) else {
         return skip(format!(

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::policy::assignments::{AssignTarget, Mode};
-use crate::policy::export::{self, Format, webhook};
 use crate::policy::export::webhook::{FailurePolicy, WebhookOptions};
+use crate::policy::export::{self, Format, webhook};
 use crate::policy::profiles::{Profile, ProfileRef};
 
 /// `--service NS/NAME`.
@@ -121,12 +121,8 @@ async fn profile(name: &str, db: Option<&Path>) -> Result<Profile, String> {
 
 async fn export_text(o: &ExportOptions) -> Result<String, String> {
     let target = AssignTarget::parse(&o.target).map_err(|e| format!("--target {e}"))?;
-    let mode = Mode::parse(&o.mode).ok_or_else(|| {
-        format!(
-            "--mode {:?}: must be enforce, warn or audit",
-            o.mode
-        )
-    })?;
+    let mode = Mode::parse(&o.mode)
+        .ok_or_else(|| format!("--mode {:?}: must be enforce, warn or audit", o.mode))?;
     let format = match o.format.as_deref() {
         None => None,
         Some(f) => Some(Format::parse(f).ok_or_else(|| {

@@ -441,7 +441,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let mut state = crate::AppState::load(pool).await?;
             if allow_apply && live.is_none() {
-                eprintln!("--allow-apply has no effect without a cluster (--kubeconfig, --context or --in-cluster)");
+                eprintln!(
+                    "--allow-apply has no effect without a cluster (--kubeconfig, --context or --in-cluster)"
+                );
             }
             state.live = live;
             state.allow_apply = allow_apply;

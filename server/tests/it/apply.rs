@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -45,7 +44,12 @@ async fn api(State(fake): State<Arc<Fake>>, req: Request) -> Response {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let bytes = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let bytes = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     fake.seen.lock().expect("lock").push(Seen {
         method,
@@ -56,7 +60,11 @@ async fn api(State(fake): State<Arc<Fake>>, req: Request) -> Response {
     let name = path.rsplit('/').next().unwrap_or_default().to_owned();
     let code = StatusCode::from_u16(fake.answer).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if code.is_success() {
-        let labels = body["metadata"]["labels"].clone();
+        // A merge patch removes the labels set to null.
+        let mut labels = body["metadata"]["labels"].clone();
+        if let Some(m) = labels.as_object_mut() {
+            m.retain(|_, v| !v.is_null());
+        }
         return (
             code,
             axum::Json(json!({
@@ -88,7 +96,9 @@ async fn start(answer: u16) -> (Arc<Fake>, Cluster) {
     CRYPTO.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let fake = Arc::new(Fake {
         answer,
@@ -200,19 +210,38 @@ async fn apply_assignment_does_nothing_unless_allowed_live_namespace_and_level()
     let mut state = db.state.clone();
     state.live = Some(LiveCluster::new(cluster.clone(), state.pool.clone()));
     let r = apply_assignment(&state, "prod", &shop, Mode::Enforce, Some(&restricted)).await;
-    assert!(matches!(&r, Ok(Applied::Skipped { reason }) if reason.contains("--allow-apply")), "{r:?}");
+    assert!(
+        matches!(&r, Ok(Applied::Skipped { reason }) if reason.contains("--allow-apply")),
+        "{r:?}"
+    );
 
     state.allow_apply = true;
     // Another cluster's assignment.
     let r = apply_assignment(&state, "seed", &shop, Mode::Enforce, Some(&restricted)).await;
-    assert!(matches!(&r, Ok(Applied::Skipped { reason }) if reason.contains("seed")), "{r:?}");
+    assert!(
+        matches!(&r, Ok(Applied::Skipped { reason }) if reason.contains("seed")),
+        "{r:?}"
+    );
     // A workload.
     let cart = AssignTarget::parse("workload/shop/Deployment/cart").expect("target");
     let r = apply_assignment(&state, "prod", &cart, Mode::Enforce, Some(&restricted)).await;
-    assert!(matches!(&r, Ok(Applied::Skipped { reason }) if reason.contains("per namespace")), "{r:?}");
+    assert!(
+        matches!(&r, Ok(Applied::Skipped { reason }) if reason.contains("per namespace")),
+        "{r:?}"
+    );
     // A profile that is not a level.
-    let r = apply_assignment(&state, "prod", &shop, Mode::Enforce, Some(&profile("strict"))).await;
-    assert!(matches!(&r, Ok(Applied::Skipped { reason }) if reason.contains("strict")), "{r:?}");
+    let r = apply_assignment(
+        &state,
+        "prod",
+        &shop,
+        Mode::Enforce,
+        Some(&profile("strict")),
+    )
+    .await;
+    assert!(
+        matches!(&r, Ok(Applied::Skipped { reason }) if reason.contains("strict")),
+        "{r:?}"
+    );
     assert!(seen(&fake).is_empty(), "nothing sent so far");
 
     // All set: one patch; then the removal.
@@ -222,8 +251,14 @@ async fn apply_assignment_does_nothing_unless_allowed_live_namespace_and_level()
     assert!(matches!(r, Ok(Applied::Patched { .. })), "{r:?}");
     let s = seen(&fake);
     assert_eq!(s.len(), 2);
-    assert_eq!(s[0].body["metadata"]["labels"]["pod-security.kubernetes.io/audit"], "restricted");
-    assert_eq!(s[1].body["metadata"]["labels"]["pod-security.kubernetes.io/audit"], Value::Null);
+    assert_eq!(
+        s[0].body["metadata"]["labels"]["pod-security.kubernetes.io/audit"],
+        "restricted"
+    );
+    assert_eq!(
+        s[1].body["metadata"]["labels"]["pod-security.kubernetes.io/audit"],
+        Value::Null
+    );
 }
 
 #[test]
@@ -251,5 +286,33 @@ fn the_optional_cluster_role_grants_patch_on_namespaces_only() {
         .expect("a ClusterRoleBinding");
     assert_eq!(binding["roleRef"]["name"], role["metadata"]["name"]);
     // Not in deploy/ itself, so `kubectl apply -f deploy/` does not grant it.
-    assert!(!std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/rbac-apply-labels.yaml")).exists());
+    assert!(
+        !std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../deploy/rbac-apply-labels.yaml"
+        ))
+        .exists()
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_api_server_is_reported_as_such() {
+    CRYPTO.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    // A port that was just free: nothing listens there any more.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    let options = Options {
+        request_timeout: Duration::from_secs(5),
+        retry: false,
+        ..Options::default()
+    };
+    let url = format!("http://{addr}").parse().expect("url");
+    let cluster = Cluster::from_config("prod", kube::Config::new(url), options).expect("cluster");
+    let err = apply_labels(cluster.client(), "shop", Mode::Enforce, None)
+        .await
+        .expect_err("unreachable");
+    assert_eq!(err.kind(), "unreachable", "{err}");
 }

@@ -184,10 +184,9 @@ fn fixtures(root: &Path) -> Vec<PathBuf> {
 fn admitted(pod: &mut Pod) -> Value {
     if let Some(spec) = pod.spec.as_mut() {
         for v in spec.volumes.iter_mut().flatten() {
-            let untouched = serde_json::to_value(&*v).ok().and_then(|j| {
-                j.as_object()
-                    .map(|o| o.keys().all(|k| k == "name"))
-            });
+            let untouched = serde_json::to_value(&*v)
+                .ok()
+                .and_then(|j| j.as_object().map(|o| o.keys().all(|k| k == "name")));
             if untouched == Some(true) {
                 v.empty_dir = Some(EmptyDirVolumeSource::default());
             }
@@ -205,8 +204,14 @@ fn cel_policy_agrees_with_the_core_on_every_conformance_fixture() {
     };
     let kinds = vap::KINDS;
     let policies = [
-        (Level::Baseline, compile(PolicyKind::Baseline, &AssignTarget::Cluster)),
-        (Level::Restricted, compile(PolicyKind::Restricted, &AssignTarget::Cluster)),
+        (
+            Level::Baseline,
+            compile(PolicyKind::Baseline, &AssignTarget::Cluster),
+        ),
+        (
+            Level::Restricted,
+            compile(PolicyKind::Restricted, &AssignTarget::Cluster),
+        ),
     ];
     let mut ran = 0usize;
     let mut denied = [0usize; 2];
@@ -219,11 +224,12 @@ fn cel_policy_agrees_with_the_core_on_every_conformance_fixture() {
         // Every fixture as a Pod, and as one of the seven workload kinds in turn.
         let (kind, _, _) = kinds[1 + i % (kinds.len() - 1)];
         for (n, (level, compiled)) in policies.iter().enumerate() {
-            let core: BTreeSet<&str> = pss::evaluate(LevelVersion::latest(*level), &pod.metadata, &spec)
-                .violations
-                .iter()
-                .map(|v| v.check)
-                .collect();
+            let core: BTreeSet<&str> =
+                pss::evaluate(LevelVersion::latest(*level), &pod.metadata, &spec)
+                    .violations
+                    .iter()
+                    .map(|v| v.check)
+                    .collect();
             if !core.is_empty() {
                 denied[n] += 1;
             }
@@ -240,12 +246,20 @@ fn cel_policy_agrees_with_the_core_on_every_conformance_fixture() {
             }
         }
     }
-    println!("ran {ran} evaluations; denied by the core: baseline {}, restricted {}", denied[0], denied[1]);
+    println!(
+        "ran {ran} evaluations; denied by the core: baseline {}, restricted {}",
+        denied[0], denied[1]
+    );
     assert!(
         differ.is_empty(),
         "{} of {ran} evaluations differ:\n{}",
         differ.len(),
-        differ.iter().take(40).cloned().collect::<Vec<_>>().join("\n")
+        differ
+            .iter()
+            .take(40)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     // Both outcomes occur, so agreement is not trivial.
     assert!(denied[0] > 100 && denied[1] > denied[0], "{denied:?}");
@@ -292,7 +306,10 @@ fn strict_adds_read_only_root_and_a_user_id_range() {
     own["runAsUser"] = json!(65535);
     let mut unset = pod_sc.clone();
     unset.as_object_mut().map(|o| o.remove("runAsUser"));
-    assert_eq!(strict.failing(&pod(restricted_spec(own, unset.clone()))), Ok(BTreeSet::new()));
+    assert_eq!(
+        strict.failing(&pod(restricted_spec(own, unset.clone()))),
+        Ok(BTreeSet::new())
+    );
     assert_eq!(
         strict.failing(&pod(restricted_spec(base, unset))),
         Ok(BTreeSet::from(["runAsUserRange"]))
@@ -301,21 +318,27 @@ fn strict_adds_read_only_root_and_a_user_id_range() {
 
 #[test]
 fn a_workload_policy_matches_the_workload_and_its_pods_only() {
-    let target = AssignTarget::Workload(portcullis::model::WorkloadKey::new("shop", "Deployment", "cart"));
+    let target = AssignTarget::Workload(portcullis::model::WorkloadKey::new(
+        "shop",
+        "Deployment",
+        "cart",
+    ));
     let c = compile(PolicyKind::Restricted, &target);
     let deployment = json!({
         "kind": "Deployment", "metadata": { "name": "cart", "namespace": "shop" },
         "spec": { "template": { "spec": { "containers": [] } } }
     });
-    let owned_pod = |rs: &str, hash: &str, ns: &str| json!({
-        "kind": "Pod",
-        "metadata": {
-            "generateName": format!("{rs}-"), "namespace": ns,
-            "labels": { "pod-template-hash": hash },
-            "ownerReferences": [{ "kind": "ReplicaSet", "name": rs, "apiVersion": "apps/v1", "uid": "u" }]
-        },
-        "spec": { "containers": [] }
-    });
+    let owned_pod = |rs: &str, hash: &str, ns: &str| {
+        json!({
+            "kind": "Pod",
+            "metadata": {
+                "generateName": format!("{rs}-"), "namespace": ns,
+                "labels": { "pod-template-hash": hash },
+                "ownerReferences": [{ "kind": "ReplicaSet", "name": rs, "apiVersion": "apps/v1", "uid": "u" }]
+            },
+            "spec": { "containers": [] }
+        })
+    };
     let replica_set = json!({
         "kind": "ReplicaSet",
         "metadata": { "name": "cart-5d8f", "namespace": "shop",
@@ -325,8 +348,16 @@ fn a_workload_policy_matches_the_workload_and_its_pods_only() {
     assert_eq!(c.matches(&deployment), Ok(true));
     assert_eq!(c.matches(&replica_set), Ok(true));
     assert_eq!(c.matches(&owned_pod("cart-5d8f", "5d8f", "shop")), Ok(true));
-    assert_eq!(c.matches(&owned_pod("cart-api-5d8f", "5d8f", "shop")), Ok(false), "another Deployment's pod");
-    assert_eq!(c.matches(&owned_pod("cart-5d8f", "5d8f", "other")), Ok(false), "another namespace");
+    assert_eq!(
+        c.matches(&owned_pod("cart-api-5d8f", "5d8f", "shop")),
+        Ok(false),
+        "another Deployment's pod"
+    );
+    assert_eq!(
+        c.matches(&owned_pod("cart-5d8f", "5d8f", "other")),
+        Ok(false),
+        "another namespace"
+    );
     let mut other = deployment.clone();
     other["metadata"]["name"] = json!("checkout");
     assert_eq!(c.matches(&other), Ok(false));
@@ -355,15 +386,28 @@ async fn api_export_of_a_namespace_level_assignment() {
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let v: Value = serde_json::from_str(&body).expect("json");
-    assert_eq!(v["labels"]["pod-security.kubernetes.io/enforce"], "restricted");
-    assert_eq!(v["labels"]["pod-security.kubernetes.io/enforce-version"], "latest");
+    assert_eq!(
+        v["labels"]["pod-security.kubernetes.io/enforce"],
+        "restricted"
+    );
+    assert_eq!(
+        v["labels"]["pod-security.kubernetes.io/enforce-version"],
+        "latest"
+    );
     assert_eq!(
         v["kubectl"],
         "kubectl label namespace shop --overwrite pod-security.kubernetes.io/enforce=restricted pod-security.kubernetes.io/enforce-version=latest"
     );
-    assert!(v["namespaceYaml"].as_str().is_some_and(|y| y.contains("kind: Namespace")));
+    assert!(
+        v["namespaceYaml"]
+            .as_str()
+            .is_some_and(|y| y.contains("kind: Namespace"))
+    );
     let vap_yaml = v["validatingAdmissionPolicy"].as_str().expect("vap");
-    assert!(vap_yaml.contains("validationActions:\n  - Deny"), "{vap_yaml}");
+    assert!(
+        vap_yaml.contains("validationActions:\n  - Deny"),
+        "{vap_yaml}"
+    );
     assert!(v.get("webhookConfiguration").is_none());
     assert!(v["notes"].is_array());
 }
@@ -389,9 +433,15 @@ async fn api_export_of_a_custom_profile_gives_the_scoped_webhook() {
     let docs: Vec<&str> = hook.split("---\n").collect();
     let vw: ValidatingWebhookConfiguration = serde_yaml_ng::from_str(docs[0]).expect("validating");
     let _: MutatingWebhookConfiguration = serde_yaml_ng::from_str(docs[1]).expect("mutating");
-    let sel = vw.webhooks.expect("hooks")[0].namespace_selector.clone().expect("selector");
+    let sel = vw.webhooks.expect("hooks")[0]
+        .namespace_selector
+        .clone()
+        .expect("selector");
     let req = &sel.match_expressions.expect("expressions")[0];
-    assert_eq!((req.operator.as_str(), req.values.clone()), ("In", Some(vec!["shop".to_owned()])));
+    assert_eq!(
+        (req.operator.as_str(), req.values.clone()),
+        ("In", Some(vec!["shop".to_owned()]))
+    );
     let notes = v["notes"].to_string();
     assert!(notes.contains("team-a is a custom profile"), "{notes}");
 }
@@ -403,9 +453,18 @@ async fn api_export_rejects_bad_parameters_naming_them() {
         ("profile=restricted&mode=enforce", "target"),
         ("target=pods/shop&profile=restricted&mode=enforce", "target"),
         ("target=namespace/shop&mode=enforce", "profile"),
-        ("target=namespace/shop&profile=restricted:v9&mode=enforce", "profile"),
-        ("target=namespace/shop&profile=no-such-profile&mode=enforce", "profile"),
-        ("target=namespace/shop&profile=restricted&mode=block", "mode"),
+        (
+            "target=namespace/shop&profile=restricted:v9&mode=enforce",
+            "profile",
+        ),
+        (
+            "target=namespace/shop&profile=no-such-profile&mode=enforce",
+            "profile",
+        ),
+        (
+            "target=namespace/shop&profile=restricted&mode=block",
+            "mode",
+        ),
         ("target=namespace/shop&profile=restricted", "mode"),
     ] {
         let (status, body) = get(db.state.clone(), &format!("/api/v1/export?{query}")).await;
@@ -429,13 +488,54 @@ async fn export_page_shows_each_format_escaped_with_notes() {
     assert!(html.contains("kubectl label namespace"));
     assert!(html.contains("ValidatingAdmissionPolicy"));
     assert!(!html.contains("sh<b>op"), "the namespace is escaped");
-    assert!(html.contains("sh&#60;b&#62;op") || html.contains("sh&lt;b&gt;op"), "{html}");
+    assert!(
+        html.contains("sh&#60;b&#62;op") || html.contains("sh&lt;b&gt;op"),
+        "{html}"
+    );
 
-    let (status, html) = get(db.state.clone(), "/export?target=workload/shop/Deployment/cart&profile=restricted&mode=warn").await;
+    // htmx asks for the partial alone.
+    let res = portcullis::app(db.state.clone())
+        .oneshot(
+            Request::get("/export?target=namespace/shop&profile=strict&mode=warn")
+                .header("HX-Request", "true")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("response");
+    assert_eq!(res.status(), StatusCode::OK);
+    let body = res.into_body().collect().await.expect("body").to_bytes();
+    let partial = String::from_utf8_lossy(&body);
+    assert!(
+        partial.trim_start().starts_with("<section id=\"export\""),
+        "{partial}"
+    );
+    assert!(!partial.contains("<nav"), "no page around the partial");
+    assert!(
+        partial.contains("Webhook configuration") && partial.contains("ValidatingAdmissionPolicy")
+    );
+
+    // No parameters: the empty form, not an error.
+    let (status, html) = get(db.state.clone(), "/export").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(html.contains("per namespace"), "the note says why there are no labels");
+    assert!(!html.contains("Cannot export"), "{html}");
 
-    let (status, html) = get(db.state.clone(), "/export?target=namespace/shop&profile=restricted&mode=nope").await;
+    let (status, html) = get(
+        db.state.clone(),
+        "/export?target=workload/shop/Deployment/cart&profile=restricted&mode=warn",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("per namespace"),
+        "the note says why there are no labels"
+    );
+
+    let (status, html) = get(
+        db.state.clone(),
+        "/export?target=namespace/shop&profile=restricted&mode=nope",
+    )
+    .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(html.contains("mode"), "{html}");
 }
@@ -464,7 +564,15 @@ fn webhook_config_prints_both_configurations() {
     fs::write(&ca, PEM).expect("write ca");
     let ca = ca.to_str().expect("utf-8 path");
     let (code, out, err) = run(&[
-        "webhook-config", "--service", "security/pc", "--ca-bundle", ca, "--failure-policy", "Ignore", "--timeout", "9",
+        "webhook-config",
+        "--service",
+        "security/pc",
+        "--ca-bundle",
+        ca,
+        "--failure-policy",
+        "Ignore",
+        "--timeout",
+        "9",
     ]);
     assert_eq!(code, 0, "{err}");
     let docs: Vec<&str> = out.split("---\n").collect();
@@ -474,38 +582,72 @@ fn webhook_config_prints_both_configurations() {
     let vh = &v.webhooks.expect("hooks")[0];
     let mh = &m.webhooks.expect("hooks")[0];
     let svc = vh.client_config.service.clone().expect("service");
-    assert_eq!((svc.namespace.as_str(), svc.name.as_str(), svc.port), ("security", "pc", Some(8443)));
+    assert_eq!(
+        (svc.namespace.as_str(), svc.name.as_str(), svc.port),
+        ("security", "pc", Some(8443))
+    );
     assert_eq!(svc.path.as_deref(), Some("/admission/validate"));
     assert_eq!(
-        mh.client_config.service.as_ref().and_then(|s| s.path.as_deref()),
+        mh.client_config
+            .service
+            .as_ref()
+            .and_then(|s| s.path.as_deref()),
         Some("/admission/mutate")
     );
-    assert_eq!(vh.client_config.ca_bundle.as_ref().map(|b| b.0.as_slice()), Some(PEM.as_bytes()));
+    assert_eq!(
+        vh.client_config.ca_bundle.as_ref().map(|b| b.0.as_slice()),
+        Some(PEM.as_bytes())
+    );
     assert_eq!(vh.failure_policy.as_deref(), Some("Ignore"));
     assert_eq!(vh.timeout_seconds, Some(9));
-    let values = vh.namespace_selector.clone().and_then(|s| s.match_expressions).expect("selector")[0]
+    let values = vh
+        .namespace_selector
+        .clone()
+        .and_then(|s| s.match_expressions)
+        .expect("selector")[0]
         .values
         .clone();
-    assert_eq!(values, Some(vec!["kube-system".to_owned(), "security".to_owned()]));
+    assert_eq!(
+        values,
+        Some(vec!["kube-system".to_owned(), "security".to_owned()])
+    );
 }
 
 #[test]
 fn webhook_config_rejects_a_missing_or_non_pem_ca_naming_the_file() {
     let dir = tempfile::tempdir().expect("temp dir");
     let missing = dir.path().join("missing.pem");
-    let (code, _, err) = run(&["webhook-config", "--service", "a/b", "--ca-bundle", missing.to_str().expect("path")]);
+    let (code, _, err) = run(&[
+        "webhook-config",
+        "--service",
+        "a/b",
+        "--ca-bundle",
+        missing.to_str().expect("path"),
+    ]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("missing.pem"), "{err}");
 
     let junk = dir.path().join("junk.txt");
     fs::write(&junk, "not a certificate").expect("write");
-    let (code, _, err) = run(&["webhook-config", "--service", "a/b", "--ca-bundle", junk.to_str().expect("path")]);
+    let (code, _, err) = run(&[
+        "webhook-config",
+        "--service",
+        "a/b",
+        "--ca-bundle",
+        junk.to_str().expect("path"),
+    ]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("junk.txt") && err.contains("PEM"), "{err}");
 
     let ca = dir.path().join("ca.pem");
     fs::write(&ca, PEM).expect("write");
-    let (code, _, err) = run(&["webhook-config", "--service", "no-slash", "--ca-bundle", ca.to_str().expect("path")]);
+    let (code, _, err) = run(&[
+        "webhook-config",
+        "--service",
+        "no-slash",
+        "--ca-bundle",
+        ca.to_str().expect("path"),
+    ]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--service"), "{err}");
 }
@@ -513,7 +655,15 @@ fn webhook_config_rejects_a_missing_or_non_pem_ca_naming_the_file() {
 #[test]
 fn export_prints_the_chosen_format() {
     let (code, out, err) = run(&[
-        "export", "--target", "namespace/shop", "--profile", "restricted", "--mode", "enforce", "--format", "kubectl",
+        "export",
+        "--target",
+        "namespace/shop",
+        "--profile",
+        "restricted",
+        "--mode",
+        "enforce",
+        "--format",
+        "kubectl",
     ]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(
@@ -522,7 +672,15 @@ fn export_prints_the_chosen_format() {
     );
 
     let (code, out, err) = run(&[
-        "export", "--target", "namespace/shop", "--profile", "baseline", "--mode", "warn", "--format", "vap",
+        "export",
+        "--target",
+        "namespace/shop",
+        "--profile",
+        "baseline",
+        "--mode",
+        "warn",
+        "--format",
+        "vap",
     ]);
     assert_eq!(code, 0, "{err}");
     let first = out.split("---\n").next().expect("policy");
@@ -532,12 +690,28 @@ fn export_prints_the_chosen_format() {
 
     // Labels for a workload do not exist: say why, exit 2.
     let (code, out, err) = run(&[
-        "export", "--target", "workload/shop/Deployment/cart", "--profile", "restricted", "--mode", "enforce", "--format", "labels",
+        "export",
+        "--target",
+        "workload/shop/Deployment/cart",
+        "--profile",
+        "restricted",
+        "--mode",
+        "enforce",
+        "--format",
+        "labels",
     ]);
     assert_eq!(code, 2, "{out}");
     assert!(err.contains("per namespace"), "{err}");
 
-    let (code, _, err) = run(&["export", "--target", "namespace/shop", "--profile", "restricted", "--mode", "deny"]);
+    let (code, _, err) = run(&[
+        "export",
+        "--target",
+        "namespace/shop",
+        "--profile",
+        "restricted",
+        "--mode",
+        "deny",
+    ]);
     assert_eq!(code, 2);
     assert!(err.contains("mode"), "{err}");
 }
@@ -556,13 +730,32 @@ async fn export_looks_custom_profiles_up_in_the_database() {
     pool.close().await;
     let db = path.to_str().expect("path");
     let (code, out, err) = run(&[
-        "export", "--target", "namespace/monitoring", "--profile", "agents", "--mode", "enforce", "--format", "webhook", "--db", db,
+        "export",
+        "--target",
+        "namespace/monitoring",
+        "--profile",
+        "agents",
+        "--mode",
+        "enforce",
+        "--format",
+        "webhook",
+        "--db",
+        db,
     ]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("kind: ValidatingWebhookConfiguration") && out.contains("- monitoring"), "{out}");
+    assert!(
+        out.contains("kind: ValidatingWebhookConfiguration") && out.contains("- monitoring"),
+        "{out}"
+    );
 
     let (code, _, err) = run(&[
-        "export", "--target", "namespace/monitoring", "--profile", "agents", "--mode", "enforce",
+        "export",
+        "--target",
+        "namespace/monitoring",
+        "--profile",
+        "agents",
+        "--mode",
+        "enforce",
     ]);
     assert_eq!(code, 2);
     assert!(err.contains("agents"), "{err}");

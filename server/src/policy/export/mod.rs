@@ -125,7 +125,10 @@ pub fn standard_level(profile: &Profile) -> Option<LevelVersion> {
 pub fn labels(mode: Mode, lv: LevelVersion) -> BTreeMap<String, String> {
     BTreeMap::from([
         (format!("{LABEL_PREFIX}{mode}"), lv.level.to_string()),
-        (format!("{LABEL_PREFIX}{mode}-version"), lv.version.to_string()),
+        (
+            format!("{LABEL_PREFIX}{mode}-version"),
+            lv.version.to_string(),
+        ),
     ])
 }
 
@@ -144,7 +147,10 @@ pub fn shell_quote(s: &str) -> String {
 
 /// `kubectl label namespace <ns> --overwrite k=v …`, every word quoted as needed.
 pub fn kubectl_command(namespace: &str, labels: &BTreeMap<String, String>) -> String {
-    let mut cmd = format!("kubectl label namespace {} --overwrite", shell_quote(namespace));
+    let mut cmd = format!(
+        "kubectl label namespace {} --overwrite",
+        shell_quote(namespace)
+    );
     for (k, v) in labels {
         cmd.push(' ');
         cmd.push_str(&shell_quote(&format!("{k}={v}")));
@@ -249,6 +255,13 @@ pub fn export(
         }
     }
 
+    if *target == AssignTarget::Cluster && out.validating_admission_policy.is_some() {
+        out.notes.push(
+            "The cluster binding matches every namespace, kube-system included: add a \
+             namespaceSelector to it to leave system namespaces out."
+                .to_owned(),
+        );
+    }
     if let AssignTarget::Workload(_) = target
         && out.validating_admission_policy.is_some()
     {

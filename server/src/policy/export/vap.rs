@@ -56,9 +56,9 @@ impl PolicyKind {
             ));
         }
         match level.level {
-            Level::Privileged => Err(
-                "No ValidatingAdmissionPolicy: privileged has nothing to check.".to_owned(),
-            ),
+            Level::Privileged => {
+                Err("No ValidatingAdmissionPolicy: privileged has nothing to check.".to_owned())
+            }
             Level::Baseline => Ok(PolicyKind::Baseline),
             Level::Restricted => Ok(PolicyKind::Restricted),
         }
@@ -589,7 +589,8 @@ pub fn resource_rules() -> Vec<NamedRuleWithOperations> {
 /// a pod of its ReplicaSets (Deployment) or Jobs (CronJob).
 fn workload_condition(ns: &str, kind: &str, name: &str) -> String {
     let (k, n) = (cel_string(kind), cel_string(name));
-    let owned = "has(object.metadata.ownerReferences) && object.metadata.ownerReferences.exists(o, ";
+    let owned =
+        "has(object.metadata.ownerReferences) && object.metadata.ownerReferences.exists(o, ";
     let mut expr = format!(
         "object.metadata.namespace == {ns} && ((object.kind == {k} && object.metadata.name == {n}) || \
          ({owned}o.kind == {k} && o.name == {n}))",

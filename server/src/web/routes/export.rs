@@ -101,10 +101,13 @@ async fn api_export(
     Query(q): Query<ExportQuery>,
 ) -> Result<Response, crate::web::ApiError> {
     Ok(match parse(&state.pool, &q).await? {
-        Ok((target, profile, mode)) => {
-            Json(export::export(&target, &profile, mode, &WebhookOptions::default()))
-                .into_response()
-        }
+        Ok((target, profile, mode)) => Json(export::export(
+            &target,
+            &profile,
+            mode,
+            &WebhookOptions::default(),
+        ))
+        .into_response(),
         Err(e) => e.into_response(),
     })
 }
@@ -215,23 +218,23 @@ async fn page(
         )
     } else {
         match parse(&state.pool, &q).await? {
-        Ok((target, profile, mode)) => {
-            let e = export::export(&target, &profile, mode, &WebhookOptions::default());
-            (
-                StatusCode::OK,
-                ExportView::new(&target.to_string(), &profile.name, mode.as_str(), &e),
-            )
-        }
-        Err(err) => (
-            err.status,
-            ExportView {
-                target: text(&q.target),
-                profile: text(&q.profile),
-                mode: text(&q.mode),
-                error: Some(err.message),
-                ..Default::default()
-            },
-        ),
+            Ok((target, profile, mode)) => {
+                let e = export::export(&target, &profile, mode, &WebhookOptions::default());
+                (
+                    StatusCode::OK,
+                    ExportView::new(&target.to_string(), &profile.name, mode.as_str(), &e),
+                )
+            }
+            Err(err) => (
+                err.status,
+                ExportView {
+                    target: text(&q.target),
+                    profile: text(&q.profile),
+                    mode: text(&q.mode),
+                    error: Some(err.message),
+                    ..Default::default()
+                },
+            ),
         }
     };
     Ok(if hx {
