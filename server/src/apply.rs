@@ -40,6 +40,10 @@ pub enum Applied {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApplyError {
     #[error(
+        "{namespace:?} is not a namespace name (at most 63 lowercase letters, digits and '-'); nothing was sent"
+    )]
+    InvalidNamespace { namespace: String },
+    #[error(
         "cannot set the Pod Security labels of namespace {namespace}: Portcullis's ClusterRole needs the verb `patch namespaces` (apply deploy/optional/rbac-apply-labels.yaml); the API server said: {message}"
     )]
     Forbidden { namespace: String, message: String },
@@ -68,6 +72,7 @@ impl ApplyError {
     /// A short stable name (logs, JSON).
     pub fn kind(&self) -> &'static str {
         match self {
+            ApplyError::InvalidNamespace { .. } => "invalid-namespace",
             ApplyError::Forbidden { .. } => "forbidden",
             ApplyError::NotFound { .. } => "not-found",
             ApplyError::Unauthorized { .. } => "unauthorized",
@@ -108,6 +113,11 @@ pub async fn apply_labels(
     mode: Mode,
     level: Option<LevelVersion>,
 ) -> Result<Applied, ApplyError> {
+    if !export::is_namespace_name(namespace) {
+        return Err(ApplyError::InvalidNamespace {
+            namespace: namespace.to_owned(),
+        });
+    }
     let (patch, labels) = label_patch(mode, level);
     let api: Api<Namespace> = Api::all(client.clone());
     let params = PatchParams {

@@ -181,6 +181,17 @@ async fn forbidden_names_the_missing_rbac_verb() {
     assert!(text.contains("shop"), "{text}");
     assert_eq!(err.kind(), "forbidden");
 
+    // A name that is no namespace's never reaches the API server (it would
+    // otherwise end up in the request's path).
+    let (fake, cluster) = start(200).await;
+    for bad in ["a?dryRun=All", "..", "Shop", "a b", ""] {
+        let err = apply_labels(cluster.client(), bad, Mode::Enforce, None)
+            .await
+            .expect_err(bad);
+        assert_eq!(err.kind(), "invalid-namespace", "{bad}: {err}");
+    }
+    assert!(seen(&fake).is_empty());
+
     let (_fake, cluster) = start(404).await;
     let err = apply_labels(cluster.client(), "gone", Mode::Audit, None)
         .await

@@ -145,6 +145,18 @@ pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
+/// Whether `name` can be a namespace's name (an RFC 1123 label: at most 63
+/// lowercase letters, digits and `-`, starting and ending with a letter or digit).
+pub fn is_namespace_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
 /// `kubectl label namespace <ns> --overwrite k=v …`, every word quoted as needed.
 pub fn kubectl_command(namespace: &str, labels: &BTreeMap<String, String>) -> String {
     let mut cmd = format!(
@@ -193,6 +205,14 @@ pub fn export(
 ) -> Export {
     let mut out = Export::default();
     let level = standard_level(profile);
+    if let Some(ns) = target.namespace()
+        && !is_namespace_name(ns)
+    {
+        out.notes.push(format!(
+            "{ns:?} cannot be the name of a namespace (at most 63 lowercase letters, digits \
+             and '-'): check the target; nothing below will match it."
+        ));
+    }
 
     // Labels: a standard level on a namespace.
     match (target, level) {

@@ -453,3 +453,24 @@ fn format_texts_and_why_not() {
     assert_eq!(Format::parse("vap"), Some(Format::Vap));
     assert_eq!(Format::parse("json"), None);
 }
+
+#[test]
+fn namespace_names_are_checked_and_a_bad_one_is_noted() {
+    for good in ["shop", "a", "kube-system", "a1-b2"] {
+        assert!(is_namespace_name(good), "{good}");
+    }
+    for bad in ["", "Shop", "-a", "a-", "a.b", "a?b", &"a".repeat(64)] {
+        assert!(!is_namespace_name(bad), "{bad}");
+    }
+    let e = export(
+        &ns("x'; rm"),
+        &profile("baseline"),
+        Mode::Enforce,
+        &WebhookOptions::default(),
+    );
+    assert!(
+        e.notes[0].contains("cannot be the name of a namespace"),
+        "{:?}",
+        e.notes
+    );
+}
