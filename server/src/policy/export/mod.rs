@@ -233,11 +233,19 @@ pub fn export(
              ValidatingAdmissionPolicy below."
                 .to_owned(),
         ),
-        (_, None) => out.notes.push(format!(
-            "Pod Security labels do not apply: {} is not one of the standard levels \
-             (privileged, baseline, restricted), and labels can express nothing else.",
-            profile.name
-        )),
+        (_, None) => {
+            let mut note = format!(
+                "Pod Security labels do not apply: {} is not one of the standard levels \
+                 (privileged, baseline, restricted), and labels can express nothing else.",
+                profile.name
+            );
+            if let Some(lv) = profile.level {
+                note.push_str(&format!(
+                    " Labels for {lv} would enforce its Pod Security half only."
+                ));
+            }
+            out.notes.push(note);
+        }
     }
 
     // ValidatingAdmissionPolicy: baseline, restricted (latest) and strict.
@@ -250,18 +258,27 @@ pub fn export(
     // or rules neither labels nor CEL express).
     if !profile.policies.is_empty() {
         out.webhook_configuration = Some(webhook::scoped_yaml(webhook, target, profile));
-        if profile.origin == Origin::Custom || profile.origin == Origin::PspFile {
+        let scope = match target.namespace() {
+            Some(_) => "it sends only this assignment's namespace to the webhook",
+            None => "it sends every namespace but kube-system and Portcullis's own to the webhook",
+        };
+        if out.validating_admission_policy.is_some() {
             out.notes.push(format!(
-                "{} is a custom profile: neither labels nor CEL can express it, so the \
-                 Portcullis webhook enforces it. Apply the webhook configuration below \
-                 (it sends only this assignment's namespace to the webhook).",
+                "{} also fills in defaults, as PodSecurityPolicy did: only the webhook can \
+                 (the ValidatingAdmissionPolicy checks but cannot change a pod, so with it \
+                 alone pods must set those fields themselves). The webhook configuration \
+                 below does both ({scope}).",
                 profile.name
             ));
         } else {
+            let what = if matches!(profile.origin, Origin::Custom | Origin::PspFile) {
+                "a custom profile"
+            } else {
+                "a PodSecurityPolicy-style preset"
+            };
             out.notes.push(format!(
-                "{} fills in defaults as PodSecurityPolicy did (the webhook's mutation); \
-                 the ValidatingAdmissionPolicy cannot, so with it alone pods must set \
-                 those fields themselves.",
+                "{} is {what}: neither labels nor CEL can express it, so the Portcullis \
+                 webhook enforces it. Apply the webhook configuration below ({scope}).",
                 profile.name
             ));
         }
