@@ -265,6 +265,153 @@ fn cel_policy_agrees_with_the_core_on_every_conformance_fixture() {
     assert!(denied[0] > 100 && denied[1] > denied[0], "{denied:?}");
 }
 
+/// An object as the API server hands it to admission: decoded into its type
+/// (unknown fields and nulls dropped) and encoded again.
+fn typed<T: serde::de::DeserializeOwned + serde::Serialize>(raw: &Value) -> Option<Value> {
+    let t: T = serde_json::from_value(raw.clone()).ok()?;
+    serde_json::to_value(t).ok()
+}
+
+fn normalised(kind: &str, raw: &Value) -> Option<Value> {
+    use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+    use k8s_openapi::api::batch::v1::{CronJob, Job};
+    use k8s_openapi::api::core::v1::ReplicationController;
+    match kind {
+        "Pod" => typed::<Pod>(raw),
+        "Deployment" => typed::<Deployment>(raw),
+        "ReplicaSet" => typed::<ReplicaSet>(raw),
+        "StatefulSet" => typed::<StatefulSet>(raw),
+        "DaemonSet" => typed::<DaemonSet>(raw),
+        "Job" => typed::<Job>(raw),
+        "CronJob" => typed::<CronJob>(raw),
+        "ReplicationController" => typed::<ReplicationController>(raw),
+        _ => None,
+    }
+}
+
+/// Real-world manifests of every kind (shared/corpus), each workload as
+/// written: the policy's `podSpec`/`podMeta` must find the same pod the
+/// snapshot does, and judge it as the core does.
+#[test]
+fn cel_policy_agrees_with_the_core_on_the_corpus_workloads() {
+    let Some(root) = shared_dir("corpus") else {
+        return;
+    };
+    let inv = portcullis::ingest::manifests::load_paths(&[root]);
+    let policies = [
+        (
+            Level::Baseline,
+            compile(PolicyKind::Baseline, &AssignTarget::Cluster),
+        ),
+        (
+            Level::Restricted,
+            compile(PolicyKind::Restricted, &AssignTarget::Cluster),
+        ),
+    ];
+    let mut kinds = BTreeSet::new();
+    let mut ran = 0usize;
+    let mut denied = 0usize;
+    let mut differ = Vec::new();
+    for w in &inv.workloads {
+        let Some(mut object) = normalised(&w.key.kind, &w.raw) else {
+            continue;
+        };
+        object["kind"] = json!(w.key.kind);
+        kinds.insert(w.key.kind.clone());
+        for (level, compiled) in &policies {
+            let core: BTreeSet<&str> = pss::evaluate(
+                LevelVersion::latest(*level),
+                &w.template.metadata,
+                &w.template.spec,
+            )
+            .violations
+            .iter()
+            .map(|v| v.check)
+            .collect();
+            denied += usize::from(!core.is_empty());
+            ran += 1;
+            match compiled.failing(&object) {
+                Ok(cel) if cel == core => {}
+                Ok(cel) => differ.push(format!("{} at {level}: core {core:?}, CEL {cel:?}", w.key)),
+                Err(e) => differ.push(format!("{} at {level}: CEL error {e}", w.key)),
+            }
+        }
+    }
+    println!("ran {ran} evaluations over kinds {kinds:?}; {denied} denied by the core");
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
+    assert!(
+        kinds.len() >= 5,
+        "the corpus covers several kinds: {kinds:?}"
+    );
+    assert!(denied > 0 && denied < ran, "both verdicts occur");
+}
+
+/// `strict` in CEL allows exactly the pods the core's strict admits unchanged
+/// (the core also fills in missing fields, which a ValidatingAdmissionPolicy
+/// cannot: such pods are denied by the policy).
+#[test]
+fn cel_strict_agrees_with_pods_the_core_admits_unchanged() {
+    let Some(root) = shared_dir("conformance/pod-security-admission/testdata") else {
+        return;
+    };
+    let strict = compile(PolicyKind::Strict, &AssignTarget::Cluster);
+    let profile = portcullis::policy::profiles::Profile::preset("strict").expect("strict");
+    let mut ran = 0usize;
+    let mut allowed = 0usize;
+    let mut differ = Vec::new();
+    // Hardened variants of every fixture, so that strict allows some of them.
+    let mut hardened = Vec::new();
+    for path in &fixtures(&root) {
+        let text = fs::read_to_string(path).expect("read");
+        let mut pod: Pod = serde_yaml_ng::from_str(&text).expect("parses");
+        if let Some(spec) = pod.spec.as_mut() {
+            for c in spec
+                .containers
+                .iter_mut()
+                .chain(spec.init_containers.iter_mut().flatten())
+            {
+                let sc = c.security_context.get_or_insert_with(Default::default);
+                sc.read_only_root_filesystem = Some(true);
+                sc.run_as_user.get_or_insert(1000);
+            }
+        }
+        hardened.push((path.clone(), pod));
+    }
+    for (path, mut pod) in hardened {
+        let object = admitted(&mut pod);
+        let template = portcullis::model::PodTemplate {
+            metadata: pod.metadata.clone(),
+            spec: pod.spec.clone().expect("spec"),
+        };
+        let core = portcullis::policy::profiles::evaluate(&profile, &template).satisfied();
+        ran += 1;
+        allowed += usize::from(core);
+        let rel = path
+            .strip_prefix(&root)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
+        match strict.failing(&object) {
+            Ok(cel) if cel.is_empty() == core => {}
+            Ok(cel) => differ.push(format!("{rel}: core satisfied={core}, CEL failing {cel:?}")),
+            Err(e) => differ.push(format!("{rel}: CEL error {e}")),
+        }
+    }
+    println!("ran {ran} strict evaluations; {allowed} admitted unchanged by the core");
+    assert!(
+        differ.is_empty(),
+        "{} differ:\n{}",
+        differ.len(),
+        differ
+            .iter()
+            .take(30)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(allowed > 50 && allowed < ran, "{allowed} of {ran}");
+}
+
 fn pod(spec: Value) -> Value {
     json!({ "apiVersion": "v1", "kind": "Pod", "metadata": { "name": "p", "namespace": "shop" }, "spec": spec })
 }
