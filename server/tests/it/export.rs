@@ -510,6 +510,40 @@ fn a_workload_policy_matches_the_workload_and_its_pods_only() {
     assert_eq!(c.matches(&other), Ok(false));
 }
 
+#[test]
+fn a_cronjob_policy_matches_its_jobs_pods_only() {
+    let target = AssignTarget::Workload(portcullis::model::WorkloadKey::new(
+        "ops",
+        "CronJob",
+        "db.backup",
+    ));
+    let c = compile(PolicyKind::Baseline, &target);
+    let pod_of = |job: &str| {
+        json!({
+            "kind": "Pod",
+            "metadata": { "namespace": "ops",
+                "ownerReferences": [{ "kind": "Job", "name": job, "apiVersion": "batch/v1", "uid": "u" }] },
+            "spec": { "containers": [] }
+        })
+    };
+    assert_eq!(c.matches(&pod_of("db.backup-29123456")), Ok(true));
+    assert_eq!(
+        c.matches(&pod_of("db.backup-manual")),
+        Ok(false),
+        "a Job not made by the schedule"
+    );
+    assert_eq!(
+        c.matches(&pod_of("dbXbackup-29123456")),
+        Ok(false),
+        "the dot is literal"
+    );
+    assert_eq!(
+        c.matches(&pod_of("db.backup-extra-29123456")),
+        Ok(false),
+        "another CronJob's"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // The API and the page
 

@@ -585,8 +585,21 @@ pub fn resource_rules() -> Vec<NamedRuleWithOperations> {
         .collect()
 }
 
+/// `s` as a regular expression matching exactly `s` (RE2 syntax).
+fn regex_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if r"\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// For a workload target: the object is the workload, or is owned by it, or is
-/// a pod of its ReplicaSets (Deployment) or Jobs (CronJob).
+/// a pod of its ReplicaSets (Deployment: `<name>-<pod-template-hash>`) or
+/// Jobs (CronJob: `<name>-<scheduled minute>`).
 fn workload_condition(ns: &str, kind: &str, name: &str) -> String {
     let (k, n) = (cel_string(kind), cel_string(name));
     let owned =
@@ -603,7 +616,8 @@ fn workload_condition(ns: &str, kind: &str, name: &str) -> String {
              {owned}o.kind == 'ReplicaSet' && o.name == {n} + '-' + object.metadata.labels['pod-template-hash']))"
         )),
         "CronJob" => expr.push_str(&format!(
-            " || (object.kind == 'Pod' && {owned}o.kind == 'Job' && o.name.startsWith({n} + '-')))"
+            " || (object.kind == 'Pod' && {owned}o.kind == 'Job' && o.name.matches({})))",
+            cel_string(&format!("^{}-[0-9]+$", regex_escape(name)))
         )),
         _ => {}
     }
