@@ -4,6 +4,7 @@
 //! listener until the shutdown future resolves.
 
 pub mod advisor;
+pub mod apply;
 pub mod cli;
 pub mod ingest;
 pub mod model;
@@ -27,6 +28,9 @@ pub struct AppState {
     pub live: Option<std::sync::Arc<cli::live::LiveCluster>>,
     /// Assignments and exemptions in force, in memory (see [`rules`]).
     pub rules: std::sync::Arc<rules::RulesHandle>,
+    /// `serve --allow-apply`: assignments of standard levels to namespaces are
+    /// also written to the live cluster as Pod Security labels (see [`apply`]).
+    pub allow_apply: bool,
 }
 
 impl AppState {
@@ -37,6 +41,7 @@ impl AppState {
             pool,
             live: None,
             rules: Default::default(),
+            allow_apply: false,
         }
     }
 
@@ -47,6 +52,7 @@ impl AppState {
             pool,
             live: None,
             rules,
+            allow_apply: false,
         })
     }
 }

@@ -143,6 +143,11 @@ impl LiveCluster {
         self.cluster.server()
     }
 
+    /// The cluster's client (`serve --allow-apply` patches namespace labels with it).
+    pub fn client(&self) -> &kube::Client {
+        self.cluster.client()
+    }
+
     /// The current progress and the last outcome.
     pub fn status(&self) -> LiveStatus {
         self.status.borrow().clone()

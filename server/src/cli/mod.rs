@@ -1,7 +1,8 @@
-//! Command-line interface: `serve`, `snapshot` (and, as they land, `check`,
-//! `export`, `webhook-config`).
+//! Command-line interface: `serve`, `snapshot`, `check`, `export`,
+//! `webhook-config`.
 
 pub mod check;
+pub mod export;
 pub mod live;
 
 use std::io::IsTerminal;
@@ -51,6 +52,11 @@ pub enum Command {
         /// Name to store snapshots under (default: the kube context, or `manifests`).
         #[arg(long, value_name = "NAME")]
         cluster: Option<String>,
+        /// With a cluster: applying a standard-level namespace assignment also
+        /// sets the namespace's pod-security.kubernetes.io labels (needs
+        /// `patch` on namespaces: deploy/optional/rbac-apply-labels.yaml).
+        #[arg(long)]
+        allow_apply: bool,
     },
     /// Take one snapshot into the database and exit. Exits non-zero with the
     /// reason when it fails, leaving the database as it was.
@@ -96,6 +102,48 @@ pub enum Command {
         /// Manifest files or folders.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+    },
+    /// Print an assignment as what a cluster applies: Pod Security labels
+    /// (`labels`, a `kubectl` command, Namespace `yaml`), a
+    /// ValidatingAdmissionPolicy (`vap`) or the webhook configuration
+    /// (`webhook`, for custom profiles). Without --format, all that apply.
+    /// Exit 2 when the format does not apply, with the reason.
+    Export {
+        /// `cluster`, `namespace/<ns>` or `workload/<ns>/<Kind>/<name>`.
+        #[arg(long)]
+        target: String,
+        /// A level (`restricted`, `baseline:v1.30`), a preset or a custom profile (with --db).
+        #[arg(long)]
+        profile: String,
+        /// enforce, warn or audit.
+        #[arg(long, default_value = "enforce")]
+        mode: String,
+        /// labels, kubectl, yaml, vap or webhook.
+        #[arg(long)]
+        format: Option<String>,
+        /// Portcullis database to read custom profiles from (opened read-only).
+        #[arg(long, value_name = "FILE")]
+        db: Option<PathBuf>,
+    },
+    /// Print the ValidatingWebhookConfiguration and MutatingWebhookConfiguration
+    /// of the Portcullis admission webhook, for every namespace but kube-system
+    /// and the webhook's own.
+    WebhookConfig {
+        /// The webhook's Service, NAMESPACE/NAME.
+        #[arg(long, value_name = "NS/NAME")]
+        service: String,
+        /// PEM file of the CA that signed the webhook's serving certificate.
+        #[arg(long, value_name = "FILE")]
+        ca_bundle: PathBuf,
+        /// The Service's port.
+        #[arg(long, default_value_t = 8443)]
+        port: u16,
+        /// Fail (reject pods while the webhook is down) or Ignore.
+        #[arg(long, default_value = "Fail")]
+        failure_policy: String,
+        /// Seconds Kubernetes waits for the webhook (1 to 30).
+        #[arg(long, default_value_t = 5)]
+        timeout: i32,
     },
 }
 
@@ -293,6 +341,33 @@ pub async fn seed_if_empty(pool: &sqlx::SqlitePool) -> anyhow::Result<Option<i64
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Export {
+            target,
+            profile,
+            mode,
+            format,
+            db,
+        } => Ok(export::export(&export::ExportOptions {
+            target,
+            profile,
+            mode,
+            format,
+            db,
+        })
+        .await),
+        Command::WebhookConfig {
+            service,
+            ca_bundle,
+            port,
+            failure_policy,
+            timeout,
+        } => Ok(export::webhook_config(&export::WebhookConfigOptions {
+            service,
+            ca_bundle,
+            port,
+            failure_policy,
+            timeout,
+        })),
         Command::Check {
             profile,
             psp,
@@ -316,6 +391,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             kube,
             snapshot_interval,
             cluster,
+            allow_apply,
         } => {
             let pool = store::open(&db)
                 .await
@@ -364,7 +440,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 tokio::spawn(live.clone().run_every(snapshot_interval));
             }
             let mut state = crate::AppState::load(pool).await?;
+            if allow_apply && live.is_none() {
+                eprintln!(
+                    "--allow-apply has no effect without a cluster (--kubeconfig, --context or --in-cluster)"
+                );
+            }
             state.live = live;
+            state.allow_apply = allow_apply;
             crate::serve(listener, state, shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }

@@ -393,6 +393,11 @@ impl Cluster {
         &self.name
     }
 
+    /// The client, for the few writes Portcullis makes (`serve --allow-apply`).
+    pub fn client(&self) -> &kube::Client {
+        &self.client
+    }
+
     /// The API server's URL.
     pub fn server(&self) -> &str {
         &self.server

@@ -2,6 +2,7 @@
 //! (presets and custom), evaluate and mutate, minimal fixes and recommendations.
 
 pub mod assignments;
+pub mod export;
 pub mod fixes;
 pub mod profiles;
 pub mod psp;

@@ -1,12 +1,14 @@
 //! The one integration-test binary; each area is a module.
 
 mod advisor;
+mod apply;
 mod check;
 mod cluster;
 mod common;
 mod conformance;
 mod corpus;
 mod crash;
+mod export;
 mod profiles;
 mod psp;
 mod seed;

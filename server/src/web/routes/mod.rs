@@ -2,6 +2,7 @@
 
 pub mod advisor;
 pub mod api;
+pub mod export;
 pub mod health;
 pub mod namespaces;
 pub mod overview;
