@@ -4,6 +4,7 @@
 //! listener until the shutdown future resolves.
 
 pub mod advisor;
+pub mod alerts;
 pub mod cli;
 pub mod ingest;
 pub mod model;
