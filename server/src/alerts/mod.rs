@@ -240,12 +240,16 @@ pub struct Watcher {
 }
 
 /// Re-syncs every cluster's newest snapshot whenever the rules change
-/// (assignments, exemptions, custom profiles). Syncs once at start too.
+/// (assignments, exemptions, custom profiles).
 pub fn spawn_watcher(state: AppState) -> Watcher {
     let mut changes = state.rules.subscribe();
-    let (done, synced) = tokio::sync::watch::channel(0u64);
+    changes.borrow_and_update();
+    let (done, synced) = tokio::sync::watch::channel(state.rules.get().generation);
     let task = tokio::spawn(async move {
         loop {
+            if changes.changed().await.is_err() {
+                return;
+            }
             changes.borrow_and_update();
             let rules = state.rules.get();
             let generation = rules.generation;
@@ -263,9 +267,6 @@ pub fn spawn_watcher(state: AppState) -> Watcher {
                 Err(e) => tracing::error!(error = %e, "alerts could not be synced"),
             }
             done.send_replace(generation);
-            if changes.changed().await.is_err() {
-                return;
-            }
         }
     });
     Watcher { task, synced }
