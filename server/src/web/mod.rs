@@ -52,7 +52,15 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::namespaces::router())
         .merge(routes::profiles::router())
         .merge(routes::snapshots::router())
-        .nest("/api/v1", routes::api::router().merge(routes::advisor::api()))
+        .merge(routes::alerts::router())
+        .merge(routes::notifications::router())
+        .nest(
+            "/api/v1",
+            routes::api::router()
+                .merge(routes::advisor::api())
+                .merge(routes::alerts::api())
+                .merge(routes::notifications::api()),
+        )
         .merge(routes::health::router())
         .route("/static/{name}", get(static_file))
         .fallback(not_found)
