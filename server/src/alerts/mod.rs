@@ -151,7 +151,8 @@ pub async fn sync(
                 }
                 continue;
             }
-            let id = store::alerts::insert(&mut tx, cluster, &w.namespace, f, snapshot, now).await?;
+            let id =
+                store::alerts::insert(&mut tx, cluster, &w.namespace, f, snapshot, now).await?;
             report.opened += 1;
             let matching: Vec<&store::notifications::Route> = routes
                 .iter()

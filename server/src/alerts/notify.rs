@@ -292,7 +292,9 @@ pub fn spawn_deliverer(pool: SqlitePool, config: DeliveryConfig) -> Deliverer {
 async fn deliver(pool: &SqlitePool, client: &HttpClient, config: &DeliveryConfig, d: &Delivery) {
     let result = post(client, &d.url, &d.payload, config.timeout).await;
     let now = crate::now_ms();
-    let attempts = u32::try_from(d.attempts).unwrap_or(u32::MAX).saturating_add(1);
+    let attempts = u32::try_from(d.attempts)
+        .unwrap_or(u32::MAX)
+        .saturating_add(1);
     let outcome = match &result {
         Ok(()) => Attempt::Delivered,
         Err(error) if attempts >= config.max_attempts => Attempt::Failed { error },
@@ -303,7 +305,9 @@ async fn deliver(pool: &SqlitePool, client: &HttpClient, config: &DeliveryConfig
     };
     match &result {
         Ok(()) => tracing::info!(delivery = d.id, route = %d.route_name, "notification delivered"),
-        Err(e) => tracing::warn!(delivery = d.id, route = %d.route_name, attempt = attempts, error = %e, "notification not delivered"),
+        Err(e) => {
+            tracing::warn!(delivery = d.id, route = %d.route_name, attempt = attempts, error = %e, "notification not delivered")
+        }
     }
     if let Err(e) = store::notifications::record(pool, d.id, outcome, now).await {
         tracing::error!(delivery = d.id, error = %e, "cannot record a delivery attempt");
@@ -334,8 +338,7 @@ mod tests {
 
     #[test]
     fn selectors() {
-        let labels: BTreeMap<String, String> =
-            [("team".to_owned(), "payments".to_owned())].into();
+        let labels: BTreeMap<String, String> = [("team".to_owned(), "payments".to_owned())].into();
         assert!(selector_matches("team=payments", &labels));
         assert!(selector_matches("team==payments", &labels));
         assert!(!selector_matches("team=search", &labels));

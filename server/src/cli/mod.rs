@@ -371,7 +371,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => {
                     let (pool, rules) = (pool.clone(), state.rules.get());
                     tokio::spawn(async move {
-                        if let Err(e) = crate::alerts::sync_all(&pool, rules, crate::now_ms()).await {
+                        if let Err(e) = crate::alerts::sync_all(&pool, rules, crate::now_ms()).await
+                        {
                             tracing::error!(error = %e, "alerts could not be synced");
                         }
                     });

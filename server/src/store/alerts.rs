@@ -401,7 +401,8 @@ pub async fn resolve(
     now: i64,
 ) -> Result<(), sqlx::Error> {
     for chunk in ids.chunks(500) {
-        let mut q = QueryBuilder::<Sqlite>::new("UPDATE alerts SET state = 'resolved', resolved_at = ");
+        let mut q =
+            QueryBuilder::<Sqlite>::new("UPDATE alerts SET state = 'resolved', resolved_at = ");
         q.push_bind(now);
         q.push(" WHERE id IN (");
         let mut sep = q.separated(", ");

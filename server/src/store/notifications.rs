@@ -174,9 +174,14 @@ pub async fn get_delivery(pool: &SqlitePool, id: i64) -> Result<Option<Delivery>
 pub enum Attempt<'a> {
     Delivered,
     /// Try again at this time.
-    Retry { error: &'a str, at: i64 },
+    Retry {
+        error: &'a str,
+        at: i64,
+    },
     /// No attempts left.
-    Failed { error: &'a str },
+    Failed {
+        error: &'a str,
+    },
 }
 
 pub async fn record(

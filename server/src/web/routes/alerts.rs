@@ -99,19 +99,22 @@ impl AlertParams {
     pub fn query(&self, default_states: &[AlertState]) -> Result<AlertQuery, FieldError> {
         let severity = filled(&self.severity)
             .map(|s| {
-                Severity::parse(s)
-                    .ok_or_else(|| bad("severity", format!("severity is high or medium, not {s:?}")))
+                Severity::parse(s).ok_or_else(|| {
+                    bad("severity", format!("severity is high or medium, not {s:?}"))
+                })
             })
             .transpose()?;
         let control = filled(&self.control)
             .map(|s| {
-                Control::from_slug(s).map(|c| c.slug().to_owned()).ok_or_else(|| {
-                    let slugs: Vec<&str> = Control::ALL.iter().map(|c| c.slug()).collect();
-                    bad(
-                        "control",
-                        format!("control {s:?} is not one of {}", slugs.join(", ")),
-                    )
-                })
+                Control::from_slug(s)
+                    .map(|c| c.slug().to_owned())
+                    .ok_or_else(|| {
+                        let slugs: Vec<&str> = Control::ALL.iter().map(|c| c.slug()).collect();
+                        bad(
+                            "control",
+                            format!("control {s:?} is not one of {}", slugs.join(", ")),
+                        )
+                    })
             })
             .transpose()?;
         let mode = filled(&self.mode)
@@ -307,7 +310,11 @@ async fn api_acknowledge(
         AckBody::default()
     } else {
         serde_json::from_slice(&body).map_err(|e| {
-            bad("by", format!("the body is {{\"by\": \"<who>\"}} or empty: {e}")).into_response()
+            bad(
+                "by",
+                format!("the body is {{\"by\": \"<who>\"}} or empty: {e}"),
+            )
+            .into_response()
         })?
     };
     let by = ack
@@ -335,9 +342,7 @@ fn ack_error(e: AckError) -> FieldError {
         AckError::Resolved(id) => FieldError {
             status: StatusCode::CONFLICT,
             field: String::new(),
-            message: format!(
-                "Alert {id} is resolved: only open alerts can be acknowledged."
-            ),
+            message: format!("Alert {id} is resolved: only open alerts can be acknowledged."),
         },
         AckError::Db(e) => {
             tracing::error!(error = %e, "acknowledging an alert failed");
@@ -478,7 +483,9 @@ pub async fn digest(state: &AppState) -> Result<Vec<DigestEntry>, AppError> {
 
 async fn api_digest(State(state): State<AppState>) -> Result<axum::Json<Value>, ApiError> {
     let entries = digest(&state).await?;
-    Ok(axum::Json(json!({ "total": entries.len(), "digest": entries })))
+    Ok(axum::Json(
+        json!({ "total": entries.len(), "digest": entries }),
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -605,20 +612,19 @@ async fn acknowledge_form(
 ) -> Result<Response, AppError> {
     let id = alert_id(&raw)?;
     let back = safe_back(form.back.as_deref());
-    let alert = match store::alerts::acknowledge(&state.pool, id, DASHBOARD_USER, crate::now_ms())
-        .await
-    {
-        Ok(a) => a,
-        Err(AckError::NotFound(id)) => {
-            return Err(AppError::NotFound(format!("There is no alert {id}.")));
-        }
-        // Resolved meanwhile: show it as it is now.
-        Err(AckError::Resolved(id)) => match store::alerts::get(&state.pool, id).await? {
-            Some(a) => a,
-            None => return Err(AppError::NotFound(format!("There is no alert {id}."))),
-        },
-        Err(AckError::Db(e)) => return Err(e.into()),
-    };
+    let alert =
+        match store::alerts::acknowledge(&state.pool, id, DASHBOARD_USER, crate::now_ms()).await {
+            Ok(a) => a,
+            Err(AckError::NotFound(id)) => {
+                return Err(AppError::NotFound(format!("There is no alert {id}.")));
+            }
+            // Resolved meanwhile: show it as it is now.
+            Err(AckError::Resolved(id)) => match store::alerts::get(&state.pool, id).await? {
+                Some(a) => a,
+                None => return Err(AppError::NotFound(format!("There is no alert {id}."))),
+            },
+            Err(AckError::Db(e)) => return Err(e.into()),
+        };
     if hx {
         return Ok(AlertRow { a: alert, back }.into_response());
     }

@@ -63,11 +63,15 @@ impl RouteRequest {
     pub fn check(&self) -> Result<NewRoute, FieldError> {
         let name = self.name.trim();
         if name.is_empty() || name.chars().count() > 100 {
-            return Err(invalid("name", "name: give the route a name (up to 100 characters)".into()));
+            return Err(invalid(
+                "name",
+                "name: give the route a name (up to 100 characters)".into(),
+            ));
         }
         let url = self.url.trim();
         let parsed = url.parse::<hyper::Uri>().ok().filter(|u| {
-            matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some_and(|h| !h.is_empty())
+            matches!(u.scheme_str(), Some("http" | "https"))
+                && u.host().is_some_and(|h| !h.is_empty())
         });
         if parsed.is_none() || url.len() > 2000 {
             return Err(invalid(
@@ -94,7 +98,10 @@ impl RouteRequest {
         let min_severity = match self.min_severity.as_deref().map(str::trim) {
             None | Some("") => Severity::Medium,
             Some(s) => Severity::parse(s).ok_or_else(|| {
-                invalid("minSeverity", format!("minSeverity is high or medium, not {s:?}"))
+                invalid(
+                    "minSeverity",
+                    format!("minSeverity is high or medium, not {s:?}"),
+                )
             })?,
         };
         Ok(NewRoute {
