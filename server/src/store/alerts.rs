@@ -101,16 +101,6 @@ impl Alert {
             .unwrap_or("unknown control")
     }
 
-    /// `namespace/Kind/name` split for links.
-    pub fn workload_url(&self) -> Option<String> {
-        let k = crate::model::WorkloadKey::parse(&self.workload)?;
-        Some(crate::web::routes::workloads::workload_url(
-            &k.namespace,
-            &k.kind,
-            &k.name,
-        ))
-    }
-
     pub fn first_seen_text(&self) -> String {
         crate::format_time(self.first_seen)
     }

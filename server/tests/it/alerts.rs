@@ -1033,3 +1033,27 @@ fn states_parse() {
         assert_eq!(AlertState::parse(s.as_str()), Some(s));
     }
 }
+
+#[tokio::test]
+async fn hostile_names_are_escaped_on_the_alerts_page() {
+    let db = db_with(&[("hostile.yaml", crate::support::HOSTILE)]).await;
+    assign(&db, "namespace/evil", Mode::Enforce, "restricted").await;
+    assert!(sync(&db, 1, T0).await.opened > 0);
+    let (status, page, _) = call(
+        portcullis::app(db.state.clone()),
+        "GET",
+        "/alerts",
+        None,
+        false,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        !page.contains("<script>alert(1)") && !page.contains("c<b>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("x&#60;script&#62;alert(1)") || page.contains("x&lt;script&gt;alert(1)"),
+        "{page}"
+    );
+}

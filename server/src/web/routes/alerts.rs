@@ -631,6 +631,16 @@ async fn acknowledge_form(
     Ok(Redirect::to(&back).into_response())
 }
 
+/// The workload page of an alert's workload.
+pub fn workload_link(a: &Alert) -> Option<String> {
+    let k = crate::model::WorkloadKey::parse(&a.workload)?;
+    Some(super::workloads::workload_url(
+        &k.namespace,
+        &k.kind,
+        &k.name,
+    ))
+}
+
 /// The number of open alerts, for the Overview.
 pub async fn open_count(state: &AppState, cluster: Option<&str>) -> Result<i64, AppError> {
     Ok(store::alerts::open_count(&state.pool, cluster).await?)
