@@ -5,6 +5,7 @@
 
 pub mod advisor;
 pub mod apply;
+pub mod alerts;
 pub mod cli;
 pub mod ingest;
 pub mod model;

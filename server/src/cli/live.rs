@@ -63,6 +63,9 @@ pub struct LiveCluster {
     status: watch::Sender<LiveStatus>,
     /// Held while a snapshot is taken.
     busy: Arc<Mutex<()>>,
+    /// The rules alerts are raised with after each stored snapshot (set by
+    /// `serve`; without them no alerts are synced).
+    rules: std::sync::OnceLock<Arc<crate::rules::RulesHandle>>,
 }
 
 /// Containers of an inventory's workloads (init, regular and ephemeral).
@@ -131,7 +134,13 @@ impl LiveCluster {
             pool,
             status: watch::Sender::new(LiveStatus::default()),
             busy: Arc::new(Mutex::new(())),
+            rules: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Raises alerts with `rules` after every snapshot stored from now on.
+    pub fn raise_alerts(&self, rules: Arc<crate::rules::RulesHandle>) {
+        let _ = self.rules.set(rules);
     }
 
     /// The name snapshots are stored under.
@@ -227,6 +236,9 @@ impl LiveCluster {
         let finished_at = crate::now_ms();
         let outcome = match result {
             Ok((id, inv)) => {
+                if let Some(rules) = self.rules.get() {
+                    crate::alerts::after_snapshot(&self.pool, rules.get(), self.name(), id).await;
+                }
                 let outcome = Outcome::Stored {
                     snapshot: id,
                     finished_at,

@@ -324,6 +324,21 @@ pub async fn snapshot_manifests(
     Ok((id, inv))
 }
 
+/// The name the demo cluster's snapshots are stored under.
+pub const SEED_CLUSTER: &str = "demo";
+
+/// Raises the alerts of a snapshot just stored by `portcullis snapshot`
+/// (a server on the same database sends their notifications).
+async fn raise_alerts(pool: &sqlx::SqlitePool, cluster: &str, id: i64) -> anyhow::Result<()> {
+    let rules = crate::rules::RulesHandle::load(pool).await?;
+    let r = crate::alerts::sync(pool, rules.get(), cluster, id, crate::now_ms()).await?;
+    println!(
+        "alerts: {} opened, {} still open, {} resolved",
+        r.opened, r.updated, r.resolved
+    );
+    Ok(())
+}
+
 /// Loads the demo cluster when the database holds no snapshot.
 pub async fn seed_if_empty(pool: &sqlx::SqlitePool) -> anyhow::Result<Option<i64>> {
     if store::snapshots::count(pool).await? > 0 {
@@ -332,7 +347,7 @@ pub async fn seed_if_empty(pool: &sqlx::SqlitePool) -> anyhow::Result<Option<i64
     let inv = crate::ingest::seed::load();
     print_load_errors(&inv);
     let source = SnapshotSource {
-        cluster: "demo".to_owned(),
+        cluster: SEED_CLUSTER.to_owned(),
         source: "seed/ (the demo cluster built into Portcullis)".to_owned(),
     };
     let id = store::snapshots::insert(pool, &source, &inv, crate::now_ms(), level_of).await?;
@@ -403,12 +418,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 None => None,
             };
-            if live.is_some() {
+            let mut state = crate::AppState::load(pool.clone()).await?;
+            let stored = if live.is_some() {
                 // The cluster's first snapshot is taken once the server listens.
+                None
             } else if manifests.is_empty() {
-                if let Some(id) = seed_if_empty(&pool).await? {
+                let id = seed_if_empty(&pool).await?;
+                if let Some(id) = id {
                     tracing::info!(snapshot = id, "loaded the demo cluster from seed/");
                 }
+                id.map(|id| (SEED_CLUSTER.to_owned(), id))
             } else {
                 let name = cluster.as_deref().unwrap_or("manifests");
                 let (id, inv) = snapshot_manifests(&pool, &manifests, name).await?;
@@ -417,6 +436,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     workloads = inv.workloads.len(),
                     "snapshot of manifests taken"
                 );
+                Some((name.to_owned(), id))
+            };
+            match &stored {
+                Some((name, id)) => {
+                    crate::alerts::after_snapshot(&pool, state.rules.get(), name, *id).await
+                }
+                // A database served as it is: bring its alerts up to date with
+                // the rules (in the background, the server starts at once).
+                None => {
+                    let (pool, rules) = (pool.clone(), state.rules.get());
+                    tokio::spawn(async move {
+                        if let Err(e) = crate::alerts::sync_all(&pool, rules, crate::now_ms()).await
+                        {
+                            tracing::error!(error = %e, "alerts could not be synced");
+                        }
+                    });
+                }
             }
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
@@ -427,6 +463,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 db.display()
             );
             if let Some(live) = &live {
+                live.raise_alerts(state.rules.clone());
                 eprintln!(
                     "Snapshots of cluster {} ({}) at start{}",
                     live.name(),
@@ -439,7 +476,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 );
                 tokio::spawn(live.clone().run_every(snapshot_interval));
             }
-            let mut state = crate::AppState::load(pool).await?;
             if allow_apply && live.is_none() {
                 eprintln!(
                     "--allow-apply has no effect without a cluster (--kubeconfig, --context or --in-cluster)"
@@ -447,6 +483,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             state.live = live;
             state.allow_apply = allow_apply;
+            crate::alerts::spawn_watcher(state.clone());
+            crate::alerts::notify::spawn_deliverer(
+                state.pool.clone(),
+                crate::alerts::notify::DeliveryConfig::default(),
+            );
             crate::serve(listener, state, shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -483,6 +524,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     })?;
                 print_load_errors(&inv);
                 print_summary(&pool, id, &inv).await?;
+                raise_alerts(&pool, remote.name(), id).await?;
                 return Ok(ExitCode::SUCCESS);
             }
             let pool = store::open(&db)
@@ -491,6 +533,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let name = cluster.as_deref().unwrap_or("manifests");
             let (id, inv) = snapshot_manifests(&pool, &manifests, name).await?;
             print_summary(&pool, id, &inv).await?;
+            raise_alerts(&pool, name, id).await?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -1,9 +1,11 @@
 //! SQLite access: the schema lives in `migrations/`; every function takes `&SqlitePool`.
 
+pub mod alerts;
 pub mod assignments;
 pub mod diff;
 pub mod inventory;
 pub mod namespaces;
+pub mod notifications;
 pub mod profiles;
 pub mod snapshots;
 pub mod workloads;

@@ -53,11 +53,15 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::profiles::router())
         .merge(routes::snapshots::router())
         .merge(routes::export::router())
+        .merge(routes::alerts::router())
+        .merge(routes::notifications::router())
         .nest(
             "/api/v1",
             routes::api::router()
                 .merge(routes::advisor::api())
-                .merge(routes::export::api()),
+                .merge(routes::export::api())
+                .merge(routes::alerts::api())
+                .merge(routes::notifications::api()),
         )
         .merge(routes::health::router())
         .route("/static/{name}", get(static_file))

@@ -2,6 +2,7 @@
 
 mod advisor;
 mod apply;
+mod alerts;
 mod check;
 mod cluster;
 mod common;

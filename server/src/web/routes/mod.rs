@@ -1,10 +1,12 @@
 //! One module per area, each owning its handlers, templates and query forms.
 
 pub mod advisor;
+pub mod alerts;
 pub mod api;
 pub mod export;
 pub mod health;
 pub mod namespaces;
+pub mod notifications;
 pub mod overview;
 pub mod profiles;
 pub mod snapshots;

@@ -37,6 +37,8 @@ pub struct OverviewPage {
     pub snapshot_param: String,
     /// Every cluster with snapshots, to switch between them.
     pub clusters: Vec<String>,
+    /// Open alerts of the cluster shown.
+    pub open_alerts: i64,
 }
 
 impl OverviewPage {
@@ -48,6 +50,17 @@ impl OverviewPage {
             "/?{}",
             serde_urlencoded::to_string([("cluster", cluster)]).unwrap_or_default()
         )
+    }
+    /// The Alerts page, narrowed to the cluster shown.
+    pub fn alerts_url(&self) -> String {
+        match &self.snapshot {
+            Some(s) => format!(
+                "/alerts?{}",
+                serde_urlencoded::to_string([("cluster", s.cluster.as_str()), ("state", "open")])
+                    .unwrap_or_default()
+            ),
+            None => "/alerts".to_owned(),
+        }
     }
     pub fn is_shown(&self, cluster: &str) -> bool {
         self.snapshot.as_ref().is_some_and(|s| s.cluster == cluster)
@@ -84,7 +97,12 @@ async fn overview(
         }
         None => (Vec::new(), Vec::new()),
     };
+    let open_alerts = match &snapshot {
+        Some(s) => super::alerts::open_count(&state, Some(&s.cluster)).await?,
+        None => 0,
+    };
     Ok(OverviewPage {
+        open_alerts,
         nav: Nav::new("overview", &snapshot).pin(pin),
         snapshot,
         flags,

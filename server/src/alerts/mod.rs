@@ -1,0 +1,274 @@
+//! The alert engine: turns the findings of the newest snapshot of a cluster
+//! (decided by [`crate::policy::assignments::findings`]) into alerts that
+//! live across snapshots, and queues their notifications.
+//!
+//! ```text
+//!  snapshot stored ─┐
+//!  rules changed ───┴─► sync(cluster) ─► one transaction:
+//!                                         new finding        → open alert (+ deliveries)
+//!                                         finding still there → last_seen, message
+//!                                         finding gone       → resolved
+//! ```
+//!
+//! A finding that comes back after its alert was resolved opens a new alert.
+//! The deliverer ([`notify`]) sends queued deliveries in the background.
+
+pub mod notify;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use serde::Serialize;
+use sqlx::SqlitePool;
+
+use crate::AppState;
+use crate::model::WorkloadKey;
+use crate::policy::assignments::{Finding, Rules, findings};
+use crate::store;
+
+/// What one sync changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SyncReport {
+    pub opened: usize,
+    /// Alerts still failing (last seen moved on).
+    pub updated: usize,
+    pub resolved: usize,
+    /// Deliveries queued for the opened alerts.
+    pub queued: usize,
+    /// The snapshot was not the newest of its cluster: nothing was done.
+    pub stale: bool,
+}
+
+/// One workload's findings, with what routing needs.
+struct Found {
+    namespace: String,
+    labels: BTreeMap<String, String>,
+    findings: Vec<Finding>,
+}
+
+/// Reads the snapshot's workloads and namespaces and evaluates them on a
+/// blocking thread.
+async fn evaluate(
+    pool: &SqlitePool,
+    rules: Arc<Rules>,
+    cluster: &str,
+    snapshot: i64,
+    now: i64,
+) -> Result<Vec<Found>, sqlx::Error> {
+    let rows: Vec<(String, String, String, String, String)> = sqlx::query_as(
+        "SELECT namespace, kind, name, labels, template FROM workloads WHERE snapshot_id = ?",
+    )
+    .bind(snapshot)
+    .fetch_all(pool)
+    .await?;
+    let ns_rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT name, labels FROM namespaces WHERE snapshot_id = ?")
+            .bind(snapshot)
+            .fetch_all(pool)
+            .await?;
+    let cluster = cluster.to_owned();
+    let found = tokio::task::spawn_blocking(move || {
+        let ns_labels: HashMap<String, BTreeMap<String, String>> = ns_rows
+            .into_iter()
+            .map(|(n, l)| (n, serde_json::from_str(&l).unwrap_or_default()))
+            .collect();
+        rows.into_iter()
+            .filter_map(|(namespace, kind, name, labels, template)| {
+                let template = store::workloads::decode_template(&template);
+                let key = WorkloadKey::new(&namespace, &kind, &name);
+                let f = findings(
+                    &rules,
+                    &cluster,
+                    &key,
+                    &template,
+                    ns_labels.get(&namespace),
+                    now,
+                );
+                if f.is_empty() {
+                    return None;
+                }
+                // The template's labels, overridden by the object's own.
+                let mut all: BTreeMap<String, String> = template
+                    .metadata
+                    .labels
+                    .clone()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect();
+                let own: BTreeMap<String, String> =
+                    serde_json::from_str(&labels).unwrap_or_default();
+                all.extend(own);
+                Some(Found {
+                    namespace,
+                    labels: all,
+                    findings: f,
+                })
+            })
+            .collect::<Vec<Found>>()
+    })
+    .await
+    .map_err(|e| sqlx::Error::Protocol(format!("evaluating alerts failed: {e}")))?;
+    Ok(found)
+}
+
+/// Brings the alerts of `cluster` in line with its snapshot `snapshot` (which
+/// must be the cluster's newest; an older one is skipped and reported
+/// `stale`) under `rules` at `now`, in one transaction.
+pub async fn sync(
+    pool: &SqlitePool,
+    rules: Arc<Rules>,
+    cluster: &str,
+    snapshot: i64,
+    now: i64,
+) -> Result<SyncReport, sqlx::Error> {
+    let found = evaluate(pool, rules, cluster, snapshot, now).await?;
+    let mut report = SyncReport::default();
+
+    // IMMEDIATE: the read of live alerts and the writes see one state.
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let newest: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM snapshots WHERE cluster = ? ORDER BY taken_at DESC, id DESC LIMIT 1",
+    )
+    .bind(cluster)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if newest != Some(snapshot) {
+        report.stale = true;
+        return Ok(report);
+    }
+    let live = store::alerts::live_of(&mut tx, cluster).await?;
+    let routes = store::notifications::routes_in(&mut tx).await?;
+    let mut seen: HashSet<i64> = HashSet::with_capacity(live.len());
+    for w in &found {
+        for f in &w.findings {
+            let fp = f.fingerprint(cluster);
+            if let Some(l) = live.get(&fp) {
+                if seen.insert(l.id) {
+                    report.updated += 1;
+                    if l.message != f.message {
+                        store::alerts::set_message(&mut tx, l.id, &f.message).await?;
+                    }
+                }
+                continue;
+            }
+            let id =
+                store::alerts::insert(&mut tx, cluster, &w.namespace, f, snapshot, now).await?;
+            report.opened += 1;
+            let matching: Vec<&store::notifications::Route> = routes
+                .iter()
+                .filter(|r| notify::matches(r, &w.namespace, &w.labels, f.severity))
+                .collect();
+            if matching.is_empty() {
+                continue;
+            }
+            let alert: store::alerts::Alert = sqlx::query_as("SELECT * FROM alerts WHERE id = ?")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+            let payload = notify::payload(&alert).to_string();
+            for r in matching {
+                store::notifications::enqueue(&mut tx, r.id, id, &payload, now).await?;
+                report.queued += 1;
+            }
+        }
+    }
+    let gone: Vec<i64> = live
+        .values()
+        .map(|l| l.id)
+        .filter(|id| !seen.contains(id))
+        .collect();
+    report.resolved = gone.len();
+    store::alerts::resolve(&mut tx, &gone, now).await?;
+    store::alerts::touch_live(&mut tx, cluster, snapshot, now).await?;
+    tx.commit().await?;
+    if report.queued > 0 {
+        notify::wake();
+    }
+    Ok(report)
+}
+
+/// Syncs the newest snapshot of `cluster`, if it has one.
+pub async fn sync_cluster(
+    pool: &SqlitePool,
+    rules: Arc<Rules>,
+    cluster: &str,
+    now: i64,
+) -> Result<Option<SyncReport>, sqlx::Error> {
+    let Some(s) = store::snapshots::latest_of(pool, cluster).await? else {
+        return Ok(None);
+    };
+    sync(pool, rules, cluster, s.id, now).await.map(Some)
+}
+
+/// Syncs the newest snapshot of every cluster.
+pub async fn sync_all(
+    pool: &SqlitePool,
+    rules: Arc<Rules>,
+    now: i64,
+) -> Result<Vec<(String, SyncReport)>, sqlx::Error> {
+    let mut out = Vec::new();
+    for c in store::snapshots::clusters(pool).await? {
+        if let Some(r) = sync_cluster(pool, rules.clone(), &c.cluster, now).await? {
+            out.push((c.cluster, r));
+        }
+    }
+    Ok(out)
+}
+
+/// Syncs after a snapshot was stored, logging rather than failing: the
+/// snapshot is kept whatever happens to its alerts.
+pub async fn after_snapshot(pool: &SqlitePool, rules: Arc<Rules>, cluster: &str, snapshot: i64) {
+    match sync(pool, rules, cluster, snapshot, crate::now_ms()).await {
+        Ok(r) => tracing::info!(
+            cluster,
+            snapshot,
+            opened = r.opened,
+            updated = r.updated,
+            resolved = r.resolved,
+            queued = r.queued,
+            stale = r.stale,
+            "alerts synced"
+        ),
+        Err(e) => tracing::error!(cluster, snapshot, error = %e, "alerts could not be synced"),
+    }
+}
+
+/// The rules watcher: its task, and the rules generation it last synced
+/// (tests and callers wait on it instead of sleeping).
+pub struct Watcher {
+    pub task: tokio::task::JoinHandle<()>,
+    pub synced: tokio::sync::watch::Receiver<u64>,
+}
+
+/// Re-syncs every cluster's newest snapshot whenever the rules change
+/// (assignments, exemptions, custom profiles).
+pub fn spawn_watcher(state: AppState) -> Watcher {
+    let mut changes = state.rules.subscribe();
+    changes.borrow_and_update();
+    let (done, synced) = tokio::sync::watch::channel(state.rules.get().generation);
+    let task = tokio::spawn(async move {
+        loop {
+            if changes.changed().await.is_err() {
+                return;
+            }
+            changes.borrow_and_update();
+            let rules = state.rules.get();
+            let generation = rules.generation;
+            match sync_all(&state.pool, rules, crate::now_ms()).await {
+                Ok(list) => {
+                    for (cluster, r) in list {
+                        tracing::debug!(
+                            cluster,
+                            opened = r.opened,
+                            resolved = r.resolved,
+                            "alerts synced after a rules change"
+                        );
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "alerts could not be synced"),
+            }
+            done.send_replace(generation);
+        }
+    });
+    Watcher { task, synced }
+}
