@@ -43,6 +43,9 @@ pub use crate::policy::assignments::Mode;
 /// What an assignment applies to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
+    /// The cluster default: every workload without a workload or namespace
+    /// assignment in that mode.
+    Cluster,
     Namespace(String),
     /// A workload, by index into the cluster's workloads.
     Workload(usize),
@@ -303,6 +306,7 @@ pub fn what_if(a: &Advisor, changes: &[Change]) -> Impact {
     let g = &a.graph.graph;
 
     // 1. Profiles: who gets what, in which mode.
+    let mut by_cluster: [Option<&Profile>; 3] = [None, None, None];
     let mut by_ns: HashMap<&str, [Option<&Profile>; 3]> = HashMap::new();
     let mut by_workload: HashMap<usize, [Option<&Profile>; 3]> = HashMap::new();
     for c in changes {
@@ -313,16 +317,23 @@ pub fn what_if(a: &Advisor, changes: &[Change]) -> Impact {
         } = c
         {
             let slot = match target {
+                Target::Cluster => &mut by_cluster,
                 Target::Namespace(ns) => by_ns.entry(ns.as_str()).or_default(),
                 Target::Workload(i) => by_workload.entry(*i).or_default(),
             };
             slot[mode.index()] = Some(profile);
         }
     }
+    let every: Vec<usize> = if by_cluster.iter().any(Option::is_some) {
+        (0..cluster.inventory.workloads.len()).collect()
+    } else {
+        Vec::new()
+    };
     let mut affected: Vec<usize> = by_ns
         .keys()
         .flat_map(|ns| cluster.in_namespace(ns).iter().copied())
         .chain(by_workload.keys().copied())
+        .chain(every)
         .collect();
     affected.sort_unstable();
     affected.dedup();
@@ -339,7 +350,15 @@ pub fn what_if(a: &Advisor, changes: &[Change]) -> Impact {
         let own = by_workload.get(&w);
         for mode in Mode::ALL {
             let i = mode.index();
-            let Some(p) = own.and_then(|s| s[i]).or_else(|| ns_set.and_then(|s| s[i])) else {
+            // The same precedence as the rules in force: a workload's own
+            // assignment beats its namespace's, which beats the cluster default.
+            let source = cur.sources.get(w).and_then(|s| s[i]);
+            let ns_p = ns_set
+                .and_then(|s| s[i])
+                .filter(|_| source != Some(Source::Workload));
+            let cluster_p = by_cluster[i]
+                .filter(|_| !matches!(source, Some(Source::Workload | Source::Namespace)));
+            let Some(p) = own.and_then(|s| s[i]).or(ns_p).or(cluster_p) else {
                 continue;
             };
             let exempt =

@@ -173,7 +173,7 @@ pub struct ChangeRequest {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AssignRequest {
-    /// `namespace/<name>` or `workload/<namespace>/<Kind>/<name>`.
+    /// `cluster`, `namespace/<name>` or `workload/<namespace>/<Kind>/<name>`.
     pub target: String,
     pub profile: String,
     pub mode: Mode,
@@ -200,7 +200,7 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    fn unprocessable(field: impl Into<String>, message: impl Into<String>) -> FieldError {
+    pub fn unprocessable(field: impl Into<String>, message: impl Into<String>) -> FieldError {
         FieldError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             field: field.into(),
@@ -322,7 +322,9 @@ fn assign(
     custom: &CustomProfiles,
 ) -> Result<Change, FieldError> {
     let target_field = format!("{at}.target");
-    let target = if let Some(ns) = a.target.strip_prefix("namespace/") {
+    let target = if a.target == "cluster" {
+        Target::Cluster
+    } else if let Some(ns) = a.target.strip_prefix("namespace/") {
         if !advisor.cluster.namespace_labels.contains_key(ns) {
             return Err(FieldError::unprocessable(
                 target_field.clone(),
@@ -346,7 +348,7 @@ fn assign(
         return Err(FieldError::unprocessable(
             target_field.clone(),
             format!(
-                "{target_field}: {:?} is neither namespace/<name> nor workload/<namespace>/<Kind>/<name>",
+                "{target_field}: {:?} is neither cluster, namespace/<name> nor workload/<namespace>/<Kind>/<name>",
                 a.target
             ),
         ));
@@ -828,6 +830,10 @@ pub struct ImpactPanel {
     pub summary: String,
     pub error: Option<FormError>,
     pub snapshot_query: String,
+    /// The confirm step of the previewed assignment, when every change is one.
+    pub apply_url: Option<String>,
+    /// The preview holds NetworkPolicy changes, which Portcullis cannot apply.
+    pub policy_note: bool,
 }
 
 /// At most this many items of each impact list are shown (the API has them all).
@@ -840,6 +846,8 @@ impl ImpactPanel {
             summary: String::new(),
             error: None,
             snapshot_query: String::new(),
+            apply_url: None,
+            policy_note: false,
         }
     }
 
@@ -1059,7 +1067,27 @@ async fn preview(
     };
     let failed = result.is_err();
     match result {
-        Ok(impact) => panel.impact = Some(impact),
+        Ok(impact) => {
+            panel.impact = Some(impact);
+            panel.policy_note = filled(&form.apply).is_some() || filled(&form.remove).is_some();
+            if !panel.policy_note
+                && let Some(target) = filled(&form.target)
+            {
+                let mut q = vec![
+                    ("target", target),
+                    ("profile", filled(&form.profile).unwrap_or("restricted")),
+                    ("mode", filled(&form.mode).unwrap_or("enforce")),
+                ];
+                if let Some(s) = filled(&form.snapshot) {
+                    q.push(("snapshot", s));
+                }
+                q.push(("back", "/advisor"));
+                panel.apply_url = Some(format!(
+                    "/assign?{}",
+                    serde_urlencoded::to_string(q).unwrap_or_default()
+                ));
+            }
+        }
         Err(e) => panel.error = Some(FormError::from(e)),
     }
     if hx {
