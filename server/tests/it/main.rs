@@ -1,6 +1,7 @@
 //! The one integration-test binary; each area is a module.
 
 mod advisor;
+mod assign;
 mod check;
 mod cluster;
 mod common;

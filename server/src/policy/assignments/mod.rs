@@ -348,7 +348,10 @@ impl Rules {
         labels: Option<&BTreeMap<String, String>>,
     ) -> [Option<Applied>; 3] {
         let targets = [
-            (AssignTarget::Namespace(namespace.to_owned()), Source::Namespace),
+            (
+                AssignTarget::Namespace(namespace.to_owned()),
+                Source::Namespace,
+            ),
             (AssignTarget::Cluster, Source::ClusterDefault),
         ];
         Mode::ALL.map(|mode| {

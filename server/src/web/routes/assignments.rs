@@ -43,10 +43,7 @@ pub fn api() -> Router<AppState> {
                 .delete(delete_assignment_by_target),
         )
         .route("/assignments/{id}", delete(delete_assignment))
-        .route(
-            "/exemptions",
-            get(list_exemptions).post(create_exemption),
-        )
+        .route("/exemptions", get(list_exemptions).post(create_exemption))
         .route("/exemptions/{id}", delete(delete_exemption))
         .route("/audit", get(audit))
         .route("/audit/{id}/undo", post(undo_api))
@@ -155,8 +152,7 @@ async fn snapshot_for(
     }
     let Some(s) = chosen_snapshot(&state.pool, id).await? else {
         return Err(Rejected::App(AppError::NotFound(
-            "No snapshot has been taken yet: there is nothing to check the change against."
-                .into(),
+            "No snapshot has been taken yet: there is nothing to check the change against.".into(),
         )));
     };
     if let Some(c) = cluster
@@ -192,7 +188,8 @@ async fn check_assignment(
     with_impact: bool,
 ) -> Result<Checked, Rejected> {
     let advisor = advisor_for(state, &snapshot).await?;
-    let parsed = AssignTarget::parse(target).map_err(|e| unprocessable("target", format!("target: {e}")))?;
+    let parsed =
+        AssignTarget::parse(target).map_err(|e| unprocessable("target", format!("target: {e}")))?;
     let canonical = parsed.to_string();
     // The same checks as the what-if: the target exists in the snapshot and
     // the profile resolves.
@@ -210,7 +207,11 @@ async fn check_assignment(
     let changes = to_changes(&advisor, &req, &custom).map_err(|e| {
         let prefix = "changes[0].assign.";
         let field = e.field.strip_prefix(prefix).unwrap_or(&e.field).to_owned();
-        let message = e.message.strip_prefix(prefix).unwrap_or(&e.message).to_owned();
+        let message = e
+            .message
+            .strip_prefix(prefix)
+            .unwrap_or(&e.message)
+            .to_owned();
         Rejected::Field(FieldError {
             status: e.status,
             field,
@@ -378,7 +379,10 @@ pub fn parse_expiry(s: &str) -> Result<i64, String> {
 /// Why an audit entry cannot be undone now, if it cannot.
 fn undo_blocker(e: &AuditEntry, rules: &Rules) -> Option<String> {
     if e.undone_by.is_some() {
-        return Some(format!("already undone by change #{}", e.undone_by.unwrap_or_default()));
+        return Some(format!(
+            "already undone by change #{}",
+            e.undone_by.unwrap_or_default()
+        ));
     }
     let changed = || {
         Some(format!(
@@ -387,7 +391,8 @@ fn undo_blocker(e: &AuditEntry, rules: &Rules) -> Option<String> {
         ))
     };
     if e.subject.starts_with("exemption ") {
-        let id_of = |v: &Option<Value>| v.as_ref().and_then(|v| v.get("id")).and_then(Value::as_i64);
+        let id_of =
+            |v: &Option<Value>| v.as_ref().and_then(|v| v.get("id")).and_then(Value::as_i64);
         let exists = |id: i64| rules.exemptions.iter().any(|x| x.id == id);
         return match (id_of(&e.before), id_of(&e.after)) {
             (None, Some(id)) if exists(id) => None,
@@ -430,7 +435,10 @@ async fn list_assignments(
     let mode = match filled(&f.mode) {
         None => None,
         Some(m) => Some(Mode::parse(m).ok_or_else(|| {
-            unprocessable("mode", format!("mode must be enforce, warn or audit, not {m:?}"))
+            unprocessable(
+                "mode",
+                format!("mode must be enforce, warn or audit, not {m:?}"),
+            )
         })?),
     };
     let rules = state.rules.get();
@@ -468,11 +476,21 @@ async fn create_assignment(
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Response, Rejected> {
     let body: AssignBody = parse_body(body)?;
-    let cluster = body.cluster.as_deref().map(str::trim).filter(|c| !c.is_empty());
+    let cluster = body
+        .cluster
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty());
     let snapshot = snapshot_for(&state, q.snapshot, filled(&q.cluster), cluster).await?;
-    let checked =
-        check_assignment(&state, snapshot, &body.target, Some(&body.profile), body.mode, true)
-            .await?;
+    let checked = check_assignment(
+        &state,
+        snapshot,
+        &body.target,
+        Some(&body.profile),
+        body.mode,
+        true,
+    )
+    .await?;
     let cluster = checked.snapshot.cluster.clone();
     let entry = store::assignments::assign(
         &state.pool,
@@ -509,9 +527,11 @@ async fn delete_assignment(
     Actor(actor): Actor,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Rejected> {
-    let id: i64 = id
-        .parse()
-        .map_err(|_| Rejected::App(AppError::BadRequest(format!("{id:?} is not an assignment id"))))?;
+    let id: i64 = id.parse().map_err(|_| {
+        Rejected::App(AppError::BadRequest(format!(
+            "{id:?} is not an assignment id"
+        )))
+    })?;
     let list = store::assignments::list(&state.pool).await?;
     let Some(a) = list.into_iter().find(|a| a.id == id) else {
         return Err(Rejected::App(AppError::NotFound(format!(
@@ -534,13 +554,20 @@ async fn delete_assignment_by_target(
     Query(q): Query<TargetQuery>,
 ) -> Result<Json<Value>, Rejected> {
     let Some(target) = filled(&q.target) else {
-        return Err(unprocessable("target", "target: give the target whose assignment to remove"));
+        return Err(unprocessable(
+            "target",
+            "target: give the target whose assignment to remove",
+        ));
     };
     let Some(m) = filled(&q.mode) else {
         return Err(unprocessable("mode", "mode: give enforce, warn or audit"));
     };
-    let mode = Mode::parse(m)
-        .ok_or_else(|| unprocessable("mode", format!("mode must be enforce, warn or audit, not {m:?}")))?;
+    let mode = Mode::parse(m).ok_or_else(|| {
+        unprocessable(
+            "mode",
+            format!("mode must be enforce, warn or audit, not {m:?}"),
+        )
+    })?;
     let cluster = match filled(&q.cluster) {
         Some(c) => c.to_owned(),
         None => match store::snapshots::latest(&state.pool).await? {
@@ -627,12 +654,17 @@ fn check_exemption(
     now: i64,
 ) -> Result<NewExemption, Rejected> {
     let Some(workload) = filled(&b.workload) else {
-        return Err(unprocessable("workload", "workload: give the workload as namespace/Kind/name"));
+        return Err(unprocessable(
+            "workload",
+            "workload: give the workload as namespace/Kind/name",
+        ));
     };
     let Some(&i) = advisor.cluster.by_id.get(workload) else {
         return Err(unprocessable(
             "workload",
-            format!("workload: there is no workload {workload:?} in this snapshot (write namespace/Kind/name)"),
+            format!(
+                "workload: there is no workload {workload:?} in this snapshot (write namespace/Kind/name)"
+            ),
         ));
     };
     let container = filled(&b.container).map(str::to_owned);
@@ -661,20 +693,30 @@ fn check_exemption(
             let slugs: Vec<&str> = Control::ALL.iter().map(|c| c.slug()).collect();
             unprocessable(
                 "control",
-                format!("control: {s:?} is not a control; use one of {}", slugs.join(", ")),
+                format!(
+                    "control: {s:?} is not a control; use one of {}",
+                    slugs.join(", ")
+                ),
             )
         })?),
     };
     let Some(reason) = filled(&b.reason) else {
-        return Err(unprocessable("reason", "reason: say why the workload is exempt"));
+        return Err(unprocessable(
+            "reason",
+            "reason: say why the workload is exempt",
+        ));
     };
     let Some(owner) = filled(&b.owner) else {
         return Err(unprocessable("owner", "owner: say who owns the exemption"));
     };
     let Some(expiry) = filled(&b.expires_at) else {
-        return Err(unprocessable("expiresAt", "expiresAt: give the date the exemption ends (2027-01-31)"));
+        return Err(unprocessable(
+            "expiresAt",
+            "expiresAt: give the date the exemption ends (2027-01-31)",
+        ));
     };
-    let expires_at = parse_expiry(expiry).map_err(|e| unprocessable("expiresAt", format!("expiresAt: {e}")))?;
+    let expires_at =
+        parse_expiry(expiry).map_err(|e| unprocessable("expiresAt", format!("expiresAt: {e}")))?;
     if expires_at <= now {
         return Err(unprocessable(
             "expiresAt",
@@ -732,9 +774,11 @@ async fn delete_exemption(
     Actor(actor): Actor,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Rejected> {
-    let id: i64 = id
-        .parse()
-        .map_err(|_| Rejected::App(AppError::BadRequest(format!("{id:?} is not an exemption id"))))?;
+    let id: i64 = id.parse().map_err(|_| {
+        Rejected::App(AppError::BadRequest(format!(
+            "{id:?} is not an exemption id"
+        )))
+    })?;
     let entry = store::assignments::unexempt(&state.pool, id, &actor, crate::now_ms())
         .await
         .map_err(db_error)?;
@@ -799,9 +843,11 @@ async fn undo_api(
     Actor(actor): Actor,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Rejected> {
-    let id: i64 = id
-        .parse()
-        .map_err(|_| Rejected::App(AppError::BadRequest(format!("{id:?} is not an audit entry id"))))?;
+    let id: i64 = id.parse().map_err(|_| {
+        Rejected::App(AppError::BadRequest(format!(
+            "{id:?} is not an audit entry id"
+        )))
+    })?;
     let entry = store::assignments::undo(&state.pool, id, &actor, crate::now_ms())
         .await
         .map_err(db_error)?;
@@ -1012,20 +1058,34 @@ struct FormParts {
 
 fn form_parts(f: &AssignForm) -> Result<FormParts, Rejected> {
     let Some(target) = filled(&f.target) else {
-        return Err(unprocessable("target", "target: choose what to assign the profile to"));
+        return Err(unprocessable(
+            "target",
+            "target: choose what to assign the profile to",
+        ));
     };
     let m = filled(&f.mode).unwrap_or("enforce");
-    let mode = Mode::parse(m)
-        .ok_or_else(|| unprocessable("mode", format!("mode must be enforce, warn or audit, not {m:?}")))?;
+    let mode = Mode::parse(m).ok_or_else(|| {
+        unprocessable(
+            "mode",
+            format!("mode must be enforce, warn or audit, not {m:?}"),
+        )
+    })?;
     let profile = match filled(&f.profile) {
-        None => return Err(unprocessable("profile", "profile: choose a profile, or none to remove the assignment")),
+        None => {
+            return Err(unprocessable(
+                "profile",
+                "profile: choose a profile, or none to remove the assignment",
+            ));
+        }
         Some("none") => None,
         Some(p) => Some(p.to_owned()),
     };
     let snapshot = match filled(&f.snapshot) {
         None => None,
         Some(s) => Some(s.parse::<i64>().map_err(|_| {
-            Rejected::App(AppError::BadRequest(format!("snapshot must be a number, not {s:?}")))
+            Rejected::App(AppError::BadRequest(format!(
+                "snapshot must be a number, not {s:?}"
+            )))
         })?),
     };
     Ok(FormParts {
@@ -1064,8 +1124,7 @@ async fn confirm_page(
     };
     let outcome = async {
         let parts = form_parts(f)?;
-        let snapshot =
-            snapshot_for(state, parts.snapshot, None, parts.cluster.as_deref()).await?;
+        let snapshot = snapshot_for(state, parts.snapshot, None, parts.cluster.as_deref()).await?;
         check_assignment(
             state,
             snapshot,
@@ -1113,9 +1172,11 @@ async fn confirm_page(
                 [parts.mode.index()]
             .clone()
         }
-        Ok(AssignTarget::Workload(k)) => rules
-            .effective(&cluster, &k, a.cluster.namespace_labels.get(k.namespace.as_str()))
-            [parts.mode.index()]
+        Ok(AssignTarget::Workload(k)) => rules.effective(
+            &cluster,
+            &k,
+            a.cluster.namespace_labels.get(k.namespace.as_str()),
+        )[parts.mode.index()]
         .clone(),
         _ => rules
             .assignment(&cluster, "cluster", parts.mode)
@@ -1176,8 +1237,7 @@ async fn apply(
 ) -> Result<Response, AppError> {
     let outcome = async {
         let parts = form_parts(&f)?;
-        let snapshot =
-            snapshot_for(&state, parts.snapshot, None, parts.cluster.as_deref()).await?;
+        let snapshot = snapshot_for(&state, parts.snapshot, None, parts.cluster.as_deref()).await?;
         let checked = check_assignment(
             &state,
             snapshot,
@@ -1311,8 +1371,7 @@ async fn unexempt_form(
     Form(f): Form<BackForm>,
 ) -> Result<Response, AppError> {
     let back = same_origin(filled(&f.back), "/settings");
-    let entry = match store::assignments::unexempt(&state.pool, id, &actor, crate::now_ms()).await
-    {
+    let entry = match store::assignments::unexempt(&state.pool, id, &actor, crate::now_ms()).await {
         Ok(e) => e,
         Err(ChangeError::Db(e)) => return Err(e.into()),
         Err(e) => return Err(AppError::NotFound(e.to_string())),
@@ -1336,16 +1395,12 @@ async fn undo_form(
             Ok(Redirect::to(&with_applied(&back, entry.id)).into_response())
         }
         Err(ChangeError::Db(e)) => Err(e.into()),
-        Err(ChangeError::NoEntry(_)) => Err(AppError::NotFound(format!(
-            "There is no audit entry {id}."
-        ))),
+        Err(ChangeError::NoEntry(_)) => {
+            Err(AppError::NotFound(format!("There is no audit entry {id}.")))
+        }
         Err(e) => {
-            let page = settings_page(
-                &state,
-                &SettingsQuery::default(),
-                Some((id, e.to_string())),
-            )
-            .await?;
+            let page =
+                settings_page(&state, &SettingsQuery::default(), Some((id, e.to_string()))).await?;
             Ok((StatusCode::CONFLICT, page).into_response())
         }
     }

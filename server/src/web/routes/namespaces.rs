@@ -8,12 +8,12 @@ use axum::routing::get;
 
 use std::collections::BTreeMap;
 
+use super::assignments::{InForce, NoticeParam, in_force};
 use super::{Nav, SnapshotParam, chosen_snapshot};
 use crate::AppState;
 use crate::policy::profiles::Preset;
 use crate::store::namespaces::NamespaceSummary;
 use crate::web::AppError;
-use super::assignments::{InForce, NoticeParam, in_force};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/namespaces", get(list))

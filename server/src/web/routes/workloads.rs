@@ -525,7 +525,10 @@ pub async fn render_workload(
     let rules = state.rules.get();
     let now = crate::now_ms();
     let key = crate::model::WorkloadKey::parse(&id);
-    let labels = advisor.cluster.namespace_labels.get(w.row.namespace.as_str());
+    let labels = advisor
+        .cluster
+        .namespace_labels
+        .get(w.row.namespace.as_str());
     let exempt = rules.exemptions_for(&snapshot.cluster, &id, now);
     let applied = match &key {
         Some(k) => rules.effective(&snapshot.cluster, k, labels),
@@ -554,8 +557,8 @@ pub async fn render_workload(
                 (false, Mode::Warn) => "⚠ warned",
                 (false, Mode::Audit) => "⚠ audited",
             };
-            let excused = !full.allowed && judged.violations.len() < full.violations.len()
-                || (!full.allowed && judged.allowed);
+            let excused = !full.allowed
+                && (judged.allowed || judged.violations.len() < full.violations.len());
             let exempt_words = if excused {
                 exempt
                     .list
