@@ -63,6 +63,9 @@ pub enum Change {
     ApplyPolicy(Box<NetworkPolicyObject>),
     /// Remove `namespace/name`.
     RemovePolicy(String),
+    /// Judge every workload whose profile in force (any mode) is named
+    /// `from` by `profile` instead: one control of it tightened or loosened.
+    Adjust { from: String, profile: Profile },
 }
 
 /// The profile in force in each mode (indexed by [`Mode`]).
@@ -324,6 +327,24 @@ pub fn what_if(a: &Advisor, changes: &[Change]) -> Impact {
             slot[mode.index()] = Some(profile);
         }
     }
+    let adjusted: HashMap<&str, &Profile> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::Adjust { from, profile } => Some((from.as_str(), profile)),
+            _ => None,
+        })
+        .collect();
+    let adjust_of = |w: usize, i: usize| -> Option<&Profile> {
+        let now = cur.modes.get(w)?[i].as_ref()?;
+        adjusted.get(now.name.as_str()).copied()
+    };
+    let touched: Vec<usize> = if adjusted.is_empty() {
+        Vec::new()
+    } else {
+        (0..cluster.inventory.workloads.len())
+            .filter(|&w| (0..3).any(|i| adjust_of(w, i).is_some()))
+            .collect()
+    };
     let every: Vec<usize> = if by_cluster.iter().any(Option::is_some) {
         (0..cluster.inventory.workloads.len()).collect()
     } else {
@@ -334,6 +355,7 @@ pub fn what_if(a: &Advisor, changes: &[Change]) -> Impact {
         .flat_map(|ns| cluster.in_namespace(ns).iter().copied())
         .chain(by_workload.keys().copied())
         .chain(every)
+        .chain(touched)
         .collect();
     affected.sort_unstable();
     affected.dedup();
@@ -358,7 +380,12 @@ pub fn what_if(a: &Advisor, changes: &[Change]) -> Impact {
                 .filter(|_| source != Some(Source::Workload));
             let cluster_p = by_cluster[i]
                 .filter(|_| !matches!(source, Some(Source::Workload | Source::Namespace)));
-            let Some(p) = own.and_then(|s| s[i]).or(ns_p).or(cluster_p) else {
+            let Some(p) = own
+                .and_then(|s| s[i])
+                .or(ns_p)
+                .or(cluster_p)
+                .or_else(|| adjust_of(w, i))
+            else {
                 continue;
             };
             let exempt =
@@ -416,7 +443,7 @@ pub fn what_if(a: &Advisor, changes: &[Change]) -> Impact {
                     policy_namespaces.insert(ns);
                 }
             }
-            Change::Assign { .. } => {}
+            Change::Assign { .. } | Change::Adjust { .. } => {}
         }
     }
 

@@ -865,3 +865,173 @@ async fn advisor_preview_offers_to_apply_assignments_only() {
         p.body
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// What-if: tighten or loosen one control of a profile
+
+async fn adjust(db: &TestDb, adjust: Value) -> Answer {
+    json_req(
+        db,
+        "POST",
+        "/api/v1/what-if",
+        json!({ "changes": [{ "adjust": adjust }] }),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn adjusting_a_profile_judges_every_workload_it_applies_to() {
+    let db = db_with(&[("shop.yaml", SHOP)]).await;
+    // shop enforces baseline by label: cart runs as root and passes it.
+    let a = adjust(
+        &db,
+        json!({"profile": "baseline", "control": "users", "allow": false}),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let j = a.json();
+    assert_eq!(j["before"]["rejected"], 0);
+    assert_eq!(j["after"]["rejected"], 1, "{j}");
+    assert_eq!(j["blocked"][0]["workload"], "shop/Deployment/cart");
+    assert_eq!(
+        j["blocked"][0]["profile"],
+        "baseline:latest, users forbidden"
+    );
+
+    // A profile nothing applies to changes nothing.
+    let a = adjust(
+        &db,
+        json!({"profile": "restricted", "control": "users", "allow": false}),
+    )
+    .await;
+    assert_eq!(a.json()["after"]["rejected"], 0);
+
+    // Loosening a level-free profile: node-agent, assigned to monitoring,
+    // rejects the agent only because it runs privileged.
+    assign(&db, "namespace/monitoring", "node-agent", "enforce").await;
+    assert_eq!(before(&db).await["rejected"], 1);
+    let a = adjust(
+        &db,
+        json!({"profile": "node-agent", "control": "privileged", "allow": true}),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(a.json()["after"]["rejected"], 0, "{}", a.body);
+    // Requiring a read-only root filesystem does not reject cart: as in
+    // PodSecurityPolicy, the profile sets the unset field (a mutation).
+    let a = adjust(
+        &db,
+        json!({"profile": "baseline", "control": "read-only-root-fs", "allow": false}),
+    )
+    .await;
+    let j = a.json();
+    assert_eq!(j["after"]["rejected"], 1, "{j}");
+    // Forbidding hostPath of node-agent rejects the agent, which mounts /proc.
+    let a = adjust(
+        &db,
+        json!({"profile": "node-agent", "control": "host-path", "allow": false}),
+    )
+    .await;
+    let j = a.json();
+    assert_eq!(
+        j["blocked"][0]["workload"], "monitoring/DaemonSet/node-agent",
+        "{j}"
+    );
+    let text = j["blocked"][0]["violations"].to_string();
+    assert!(text.contains("hostPath"), "{j}");
+}
+
+#[tokio::test]
+async fn adjustments_that_cannot_be_exact_are_refused() {
+    let db = db_with(&[("shop.yaml", SHOP)]).await;
+    let cases = [
+        (
+            json!({"profile": "baseline", "control": "privileged", "allow": true}),
+            "changes[0].adjust.control",
+        ),
+        (
+            json!({"profile": "restricted", "control": "capabilities", "allow": true, "value": "NET_ADMIN"}),
+            "changes[0].adjust.control",
+        ),
+        (
+            json!({"profile": "baseline", "control": "seccomp", "allow": false}),
+            "changes[0].adjust.control",
+        ),
+        (
+            json!({"profile": "baseline", "control": "nope", "allow": false}),
+            "changes[0].adjust.control",
+        ),
+        (
+            json!({"profile": "baseline", "control": "capabilities", "allow": false}),
+            "changes[0].adjust.value",
+        ),
+        (
+            json!({"profile": "baseline", "control": "volumes", "allow": false, "value": "floppy"}),
+            "changes[0].adjust.value",
+        ),
+        (
+            json!({"profile": "baseline", "control": "privileged", "allow": false, "value": "x"}),
+            "changes[0].adjust.value",
+        ),
+        (
+            json!({"profile": "nope", "control": "privileged", "allow": false}),
+            "changes[0].adjust.profile",
+        ),
+        (
+            json!({"profile": "baseline", "control": "privileged"}),
+            "changes[0].adjust",
+        ),
+    ];
+    for (body, field) in cases {
+        let a = adjust(&db, body.clone()).await;
+        assert_eq!(
+            a.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {}",
+            a.body
+        );
+        assert_eq!(error_field(&a), field, "{body}: {}", a.body);
+    }
+    // Loosening what the level does not check is exact: read-only root filesystem.
+    let a = adjust(
+        &db,
+        json!({"profile": "restricted", "control": "read-only-root-fs", "allow": true}),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+}
+
+#[tokio::test]
+async fn advisor_form_adjusts_one_control() {
+    let db = db_with(&[("shop.yaml", SHOP)]).await;
+    let a = form(
+        &db,
+        "/advisor",
+        &[
+            ("adjust_profile", "baseline"),
+            ("adjust_control", "users"),
+            ("adjust_allow", "tighten"),
+        ],
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert!(a.body.contains("tighten users in baseline"), "{}", a.body);
+    assert!(
+        a.body.contains("baseline:latest, users forbidden"),
+        "{}",
+        a.body
+    );
+    assert!(!a.body.contains("data-testid=\"apply-assignments\""));
+    let bad = form(
+        &db,
+        "/advisor",
+        &[
+            ("adjust_profile", "baseline"),
+            ("adjust_control", "privileged"),
+            ("adjust_allow", "loosen"),
+        ],
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("id=\"adjust-error\""), "{}", bad.body);
+}

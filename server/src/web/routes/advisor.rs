@@ -168,6 +168,22 @@ pub struct ChangeRequest {
     pub assign: Option<AssignRequest>,
     #[serde(default)]
     pub network_policy: Option<PolicyRequest>,
+    #[serde(default)]
+    pub adjust: Option<AdjustRequest>,
+}
+
+/// Tighten (`allow: false`) or loosen (`allow: true`) one control of a
+/// profile, for every workload that profile applies to now.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdjustRequest {
+    pub profile: String,
+    /// A control slug (`privileged`, `capabilities`, …).
+    pub control: String,
+    pub allow: bool,
+    /// A capability, volume type or host path prefix, for the controls that take one.
+    #[serde(default)]
+    pub value: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -277,9 +293,14 @@ pub async fn custom_profiles(
     req: &WhatIfRequest,
 ) -> Result<CustomProfiles, AppError> {
     let mut out = CustomProfiles::new();
-    for c in &req.changes {
-        let Some(a) = &c.assign else { continue };
-        if let Ok(ProfileRef::Custom(name)) = ProfileRef::parse(&a.profile)
+    let names = req.changes.iter().filter_map(|c| {
+        c.assign
+            .as_ref()
+            .map(|a| &a.profile)
+            .or(c.adjust.as_ref().map(|a| &a.profile))
+    });
+    for profile in names {
+        if let Ok(ProfileRef::Custom(name)) = ProfileRef::parse(profile)
             && !out.contains_key(&name)
             && let Some(stored) = store::profiles::get(pool, &name).await?
         {
@@ -299,14 +320,17 @@ pub fn to_changes(
     let mut out = Vec::with_capacity(req.changes.len());
     for (i, c) in req.changes.iter().enumerate() {
         let at = format!("changes[{i}]");
-        match (&c.assign, &c.network_policy) {
-            (Some(a), None) => out.push(assign(advisor, a, &format!("{at}.assign"), custom)?),
-            (None, Some(p)) => out.push(policy_change(advisor, p, &format!("{at}.networkPolicy"))?),
+        match (&c.assign, &c.network_policy, &c.adjust) {
+            (Some(a), None, None) => out.push(assign(advisor, a, &format!("{at}.assign"), custom)?),
+            (None, Some(p), None) => {
+                out.push(policy_change(advisor, p, &format!("{at}.networkPolicy"))?)
+            }
+            (None, None, Some(a)) => out.push(adjust(a, &format!("{at}.adjust"), custom)?),
             _ => {
                 return Err(FieldError::unprocessable(
                     at.clone(),
                     format!(
-                        "{at}: a change is exactly one of {{\"assign\": {{…}}}} or {{\"networkPolicy\": {{\"apply\" | \"remove\": …}}}}"
+                        "{at}: a change is exactly one of {{\"assign\": {{…}}}}, {{\"networkPolicy\": {{\"apply\" | \"remove\": …}}}} or {{\"adjust\": {{…}}}}"
                     ),
                 ));
             }
@@ -361,6 +385,34 @@ fn assign(
         target,
         profile,
         mode: a.mode,
+    })
+}
+
+fn adjust(a: &AdjustRequest, at: &str, custom: &CustomProfiles) -> Result<Change, FieldError> {
+    use crate::policy::profiles::adjust::{Adjustment, adjust};
+    let profile_field = format!("{at}.profile");
+    let profile = resolve_profile(&a.profile, custom).map_err(|e| {
+        FieldError::unprocessable(profile_field.clone(), format!("{profile_field}: {e}"))
+    })?;
+    let control_field = format!("{at}.control");
+    let Some(control) = crate::model::Control::from_slug(a.control.trim()) else {
+        return Err(FieldError::unprocessable(
+            control_field.clone(),
+            format!("{control_field}: {:?} is not a control slug", a.control),
+        ));
+    };
+    let adjustment = Adjustment {
+        control,
+        allow: a.allow,
+        value: a.value.clone(),
+    };
+    let adjusted = adjust(&profile, &adjustment).map_err(|e| {
+        let field = format!("{at}.{}", e.field);
+        FieldError::unprocessable(field.clone(), format!("{field}: {}", e.message))
+    })?;
+    Ok(Change::Adjust {
+        from: profile.name,
+        profile: adjusted,
     })
 }
 
@@ -704,6 +756,13 @@ pub struct ChangeForm {
     pub apply: Option<String>,
     /// `namespace/name` of a NetworkPolicy to remove.
     pub remove: Option<String>,
+    /// The profile one control of which to tighten or loosen.
+    pub adjust_profile: Option<String>,
+    /// A control slug; empty: no adjustment.
+    pub adjust_control: Option<String>,
+    /// `tighten` or `loosen`.
+    pub adjust_allow: Option<String>,
+    pub adjust_value: Option<String>,
 }
 
 impl ChangeForm {
@@ -729,6 +788,7 @@ impl ChangeForm {
                     mode,
                 }),
                 network_policy: None,
+                adjust: None,
             });
         }
         if let Some(yaml) = filled(&self.apply) {
@@ -738,6 +798,7 @@ impl ChangeForm {
                     apply: Some(yaml.to_owned()),
                     remove: None,
                 }),
+                adjust: None,
             });
         }
         if let Some(id) = filled(&self.remove) {
@@ -747,12 +808,37 @@ impl ChangeForm {
                     apply: None,
                     remove: Some(id.to_owned()),
                 }),
+                adjust: None,
+            });
+        }
+        if let Some(control) = filled(&self.adjust_control) {
+            let allow = match filled(&self.adjust_allow).unwrap_or("tighten") {
+                "tighten" => false,
+                "loosen" => true,
+                other => {
+                    return Err(FieldError::unprocessable(
+                        "changes[0].adjust.allow",
+                        format!("choose tighten or loosen, not {other:?}"),
+                    ));
+                }
+            };
+            changes.push(ChangeRequest {
+                assign: None,
+                network_policy: None,
+                adjust: Some(AdjustRequest {
+                    profile: filled(&self.adjust_profile)
+                        .unwrap_or("restricted")
+                        .to_owned(),
+                    control: control.to_owned(),
+                    allow,
+                    value: filled(&self.adjust_value).map(str::to_owned),
+                }),
             });
         }
         if changes.is_empty() {
             return Err(FieldError::unprocessable(
                 "target",
-                "Choose a namespace or workload and a profile, or give a NetworkPolicy to apply or remove.",
+                "Choose a namespace or workload and a profile, give a NetworkPolicy to apply or remove, or adjust one control of a profile.",
             ));
         }
         Ok(WhatIfRequest { changes })
@@ -793,20 +879,32 @@ impl ChangeForm {
         if let Some(r) = filled(&self.remove) {
             parts.push(format!("remove NetworkPolicy {r}"));
         }
+        if let Some(c) = filled(&self.adjust_control) {
+            parts.push(format!(
+                "{} {c}{} in {}",
+                filled(&self.adjust_allow).unwrap_or("tighten"),
+                filled(&self.adjust_value)
+                    .map(|v| format!(" {v}"))
+                    .unwrap_or_default(),
+                filled(&self.adjust_profile).unwrap_or("restricted")
+            ));
+        }
         parts.join("; ")
     }
 }
 
 /// A form field's error, as the page shows it.
 pub struct FormError {
-    /// The form control it belongs to (`target`, `profile`, `mode`, `apply`, `remove`).
+    /// The form control it belongs to (`target`, `profile`, `mode`, `apply`, `remove`, `adjust`).
     pub control: &'static str,
     pub message: String,
 }
 
 impl FormError {
     fn from(e: FieldError) -> FormError {
-        let control = match e.field.rsplit('.').next().unwrap_or("") {
+        let last = e.field.rsplit('.').next().unwrap_or("");
+        let control = match last {
+            _ if e.field.contains(".adjust") || e.field.starts_with("adjust") => "adjust",
             "profile" => "profile",
             "mode" => "mode",
             "apply" => "apply",
@@ -901,6 +999,8 @@ pub struct AdvisorPage {
     pub presets: Vec<(&'static str, &'static str)>,
     pub custom: Vec<String>,
     pub policies: Vec<String>,
+    /// Controls the adjust change supports: (slug, title).
+    pub adjustable: Vec<(&'static str, &'static str)>,
     pub impact: ImpactPanel,
     pub table: ConnectionTable,
     pub nodes: usize,
@@ -987,6 +1087,10 @@ async fn build_page(
             .collect(),
         custom,
         policies: a.policies.all().map(|p| p.id.to_string()).collect(),
+        adjustable: crate::policy::profiles::adjust::ADJUSTABLE
+            .iter()
+            .map(|c| (c.slug(), c.title()))
+            .collect(),
         nodes: a.graph.graph.node_count(),
         edges: a.graph.graph.edge_count(),
         impact,
@@ -1071,6 +1175,7 @@ async fn preview(
             panel.impact = Some(impact);
             panel.policy_note = filled(&form.apply).is_some() || filled(&form.remove).is_some();
             if !panel.policy_note
+                && filled(&form.adjust_control).is_none()
                 && let Some(target) = filled(&form.target)
             {
                 let mut q = vec![

@@ -201,6 +201,7 @@ async fn check_assignment(
                 mode,
             }),
             network_policy: None,
+            adjust: None,
         }],
     };
     let custom = custom_profiles(&state.pool, &req).await?;
