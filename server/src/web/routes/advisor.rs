@@ -1110,6 +1110,7 @@ async fn page(
     HxRequest(hx): HxRequest,
     headers: HeaderMap,
     Query(params): Query<TableParams>,
+    Query(np): Query<super::assignments::NoticeParam>,
 ) -> Result<Response, AppError> {
     let explicit =
         super::resolve(&state.pool, params.snapshot_id()?, filled(&params.cluster)).await?;
@@ -1131,11 +1132,10 @@ async fn page(
     impact.snapshot_query = explicit
         .map(|id| format!("?snapshot={id}"))
         .unwrap_or_default();
-    Ok(
-        build_page(&state, snapshot, explicit, advisor, form, impact, params)
-            .await?
-            .into_response(),
-    )
+    let notice = super::assignments::notice(&state, &np, &params.url()).await?;
+    let mut page = build_page(&state, snapshot, explicit, advisor, form, impact, params).await?;
+    page.nav = page.nav.notice(notice);
+    Ok(page.into_response())
 }
 
 /// `POST /advisor`: the preview of the form's change; the impact panel for
