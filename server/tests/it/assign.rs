@@ -1035,3 +1035,39 @@ async fn advisor_form_adjusts_one_control() {
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(bad.body.contains("id=\"adjust-error\""), "{}", bad.body);
 }
+
+#[tokio::test]
+async fn forms_posted_from_another_site_are_refused() {
+    let db = db_with(&[("shop.yaml", SHOP)]).await;
+    let body = "target=namespace%2Fshop&profile=restricted&mode=enforce";
+    for (name, value) in [
+        ("sec-fetch-site", "cross-site"),
+        ("origin", "http://evil.example"),
+    ] {
+        let a = send(
+            &db,
+            Request::post("/assign")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::HOST, "127.0.0.1:8080")
+                .header(name, value)
+                .body(Body::from(body))
+                .expect("request"),
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{name}: {}", a.body);
+    }
+    assert_eq!(get(&db, "/api/v1/assignments").await.json()["total"], 0);
+    // The same form from the dashboard's own page goes through.
+    let a = send(
+        &db,
+        Request::post("/assign")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::HOST, "127.0.0.1:8080")
+            .header("origin", "http://127.0.0.1:8080")
+            .header("sec-fetch-site", "same-origin")
+            .body(Body::from(body))
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+}

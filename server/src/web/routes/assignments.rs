@@ -11,7 +11,7 @@ use std::sync::Arc;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Form, Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -100,7 +100,9 @@ impl Rejected {
     fn message(&self) -> String {
         match self {
             Rejected::Field(e) => e.message.clone(),
-            Rejected::App(AppError::NotFound(m) | AppError::BadRequest(m)) => m.clone(),
+            Rejected::App(
+                AppError::NotFound(m) | AppError::BadRequest(m) | AppError::Forbidden(m),
+            ) => m.clone(),
             Rejected::App(_) => {
                 "Something went wrong on the server; the log has the details.".to_owned()
             }
@@ -936,6 +938,38 @@ fn with_applied(back: &str, id: i64) -> String {
     format!("{path}{sep}applied={id}{fragment}")
 }
 
+/// Forms that change something must come from this site's own pages: a
+/// page elsewhere could otherwise post to a dashboard on loopback. Browsers
+/// say where a request comes from (`Sec-Fetch-Site`, `Origin`); scripts that
+/// send neither are let through, as they can call the JSON API anyway.
+pub fn same_site(headers: &axum::http::HeaderMap) -> Result<(), AppError> {
+    let refuse = || {
+        AppError::Forbidden(
+            "This change must be made from Portcullis's own pages; the request came from another site."
+                .to_owned(),
+        )
+    };
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
+        && !matches!(site, "same-origin" | "none")
+    {
+        return Err(refuse());
+    }
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let origin_host = origin
+            .split_once("://")
+            .map_or(origin, |(_, rest)| rest)
+            .trim_end_matches('/');
+        if origin_host != host {
+            return Err(refuse());
+        }
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
 // Pages: the profile choices of every "Assign…" form
 
@@ -1234,8 +1268,10 @@ async fn confirm(
 async fn apply(
     State(state): State<AppState>,
     Actor(actor): Actor,
+    headers: HeaderMap,
     Form(f): Form<AssignForm>,
 ) -> Result<Response, AppError> {
+    same_site(&headers)?;
     let outcome = async {
         let parts = form_parts(&f)?;
         let snapshot = snapshot_for(&state, parts.snapshot, None, parts.cluster.as_deref()).await?;
@@ -1315,8 +1351,10 @@ pub struct ExemptForm {
 async fn exempt_form(
     State(state): State<AppState>,
     Actor(actor): Actor,
+    headers: HeaderMap,
     Form(f): Form<ExemptForm>,
 ) -> Result<Response, AppError> {
+    same_site(&headers)?;
     let snapshot = filled(&f.snapshot).and_then(|s| s.parse::<i64>().ok());
     let body = ExemptBody {
         workload: f.workload.clone(),
@@ -1368,9 +1406,11 @@ pub struct BackForm {
 async fn unexempt_form(
     State(state): State<AppState>,
     Actor(actor): Actor,
+    headers: HeaderMap,
     Path(id): Path<i64>,
     Form(f): Form<BackForm>,
 ) -> Result<Response, AppError> {
+    same_site(&headers)?;
     let back = same_origin(filled(&f.back), "/settings");
     let entry = match store::assignments::unexempt(&state.pool, id, &actor, crate::now_ms()).await {
         Ok(e) => e,
@@ -1386,9 +1426,11 @@ async fn unexempt_form(
 async fn undo_form(
     State(state): State<AppState>,
     Actor(actor): Actor,
+    headers: HeaderMap,
     Path(id): Path<i64>,
     Form(f): Form<BackForm>,
 ) -> Result<Response, AppError> {
+    same_site(&headers)?;
     let back = same_origin(filled(&f.back), "/settings");
     match store::assignments::undo(&state.pool, id, &actor, crate::now_ms()).await {
         Ok(entry) => {
