@@ -388,6 +388,18 @@ async fn exemptions_excuse_until_they_expire() {
         "{}",
         page.body
     );
+    // The verdict of every profile says so too.
+    let baseline = page
+        .body
+        .split("data-profile=\"baseline\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</li>").next())
+        .expect("baseline verdict");
+    assert!(baseline.contains("✓ allowed"), "{baseline}");
+    assert!(
+        baseline.contains("data-testid=\"verdict-exempt\""),
+        "{baseline}"
+    );
 
     // An expired exemption is listed as such and excuses nothing.
     let d = delete(&db, &format!("/api/v1/exemptions/{whole}")).await;

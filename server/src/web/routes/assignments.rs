@@ -367,16 +367,20 @@ pub fn until_words(expires_at: i64) -> String {
 /// `2027-01-31` (through the end of that day, UTC) or an RFC 3339 time.
 pub fn parse_expiry(s: &str) -> Result<i64, String> {
     let s = s.trim();
-    if let Ok(d) = s.parse::<jiff::civil::Date>() {
-        return d
+    // A time first: jiff reads the date out of a whole timestamp too.
+    if let Ok(t) = s.parse::<jiff::Timestamp>() {
+        return Ok(t.as_millisecond());
+    }
+    match s.parse::<jiff::civil::Date>() {
+        Ok(d) if s.len() == 10 => d
             .tomorrow()
             .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC))
             .map(|z| z.timestamp().as_millisecond())
-            .map_err(|e| e.to_string());
+            .map_err(|e| e.to_string()),
+        _ => Err(format!(
+            "{s:?} is neither a date (2027-01-31) nor an RFC 3339 time"
+        )),
     }
-    s.parse::<jiff::Timestamp>()
-        .map(|t| t.as_millisecond())
-        .map_err(|_| format!("{s:?} is neither a date (2027-01-31) nor an RFC 3339 time"))
 }
 
 /// Why an audit entry cannot be undone now, if it cannot.
@@ -913,17 +917,21 @@ pub fn same_origin(back: Option<&str>, fallback: &str) -> String {
 
 /// `url` without its `applied=` parameter.
 fn strip_applied(url: &str) -> String {
+    let (url, fragment) = match url.split_once('#') {
+        Some((u, f)) => (u, format!("#{f}")),
+        None => (url, String::new()),
+    };
     let Some((path, query)) = url.split_once('?') else {
-        return url.to_owned();
+        return format!("{url}{fragment}");
     };
     let kept: Vec<&str> = query
         .split('&')
         .filter(|p| !p.is_empty() && !p.starts_with("applied="))
         .collect();
     if kept.is_empty() {
-        path.to_owned()
+        format!("{path}{fragment}")
     } else {
-        format!("{path}?{}", kept.join("&"))
+        format!("{path}?{}{fragment}", kept.join("&"))
     }
 }
 
@@ -1611,4 +1619,83 @@ async fn settings(
     Query(q): Query<SettingsQuery>,
 ) -> Result<SettingsPage, AppError> {
     settings_page(&state, &q, None).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn back_stays_on_this_site() {
+        let cases = [
+            (Some("/namespaces?snapshot=2"), "/namespaces?snapshot=2"),
+            (Some("//evil.example/x"), "/fallback"),
+            (Some("/\\evil.example"), "/fallback"),
+            (Some("https://evil.example/"), "/fallback"),
+            (Some("/a\nb"), "/fallback"),
+            (None, "/fallback"),
+        ];
+        for (back, want) in cases {
+            assert_eq!(same_origin(back, "/fallback"), want, "{back:?}");
+        }
+    }
+
+    #[test]
+    fn applied_replaces_the_previous_notice() {
+        assert_eq!(with_applied("/namespaces", 3), "/namespaces?applied=3");
+        assert_eq!(
+            with_applied("/settings?snapshot=2&applied=1#audit", 4),
+            "/settings?snapshot=2&applied=4#audit"
+        );
+        assert_eq!(strip_applied("/x?applied=1"), "/x");
+    }
+
+    #[test]
+    fn expiry_dates_run_through_their_last_day() {
+        let end = parse_expiry("2027-01-31").expect("date");
+        assert_eq!(until_words(end), "2027-01-31");
+        assert_eq!(
+            parse_expiry("2027-02-01T00:00:00Z").expect("rfc 3339"),
+            end,
+            "a date means until the end of that day, UTC"
+        );
+        let t = parse_expiry("2027-01-31T12:30:00+01:00").expect("rfc 3339");
+        assert_eq!(until_words(t), "2027-01-31 11:30:00 UTC");
+        assert!(parse_expiry("31/01/2027").is_err());
+    }
+
+    #[test]
+    fn audit_entries_in_words() {
+        let entry =
+            |action: &str, subject: &str, before: Option<Value>, after: Option<Value>| AuditEntry {
+                id: 2,
+                at: 0,
+                actor: "anonymous".into(),
+                action: action.into(),
+                cluster: "demo".into(),
+                subject: subject.into(),
+                before,
+                after,
+                undo_of: Some(1),
+                undone_by: None,
+            };
+        let r = Some(json!({"profile": "restricted", "mode": "enforce"}));
+        let b = Some(json!({"profile": "baseline", "mode": "enforce"}));
+        assert_eq!(
+            describe(&entry("assign", "namespace/shop", None, r.clone())),
+            "Assigned restricted (enforce) to namespace shop"
+        );
+        assert_eq!(
+            describe(&entry("assign", "cluster", b.clone(), r.clone())),
+            "Assigned restricted (enforce) to the cluster default, replacing baseline (enforce)"
+        );
+        assert_eq!(
+            describe(&entry("unassign", "workload/a/Pod/p", r.clone(), None)),
+            "Removed restricted (enforce) from workload a/Pod/p"
+        );
+        assert_eq!(
+            describe(&entry("undo", "namespace/shop", r, None)),
+            "Undid change #1: namespace shop back to nothing"
+        );
+    }
 }

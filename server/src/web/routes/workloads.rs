@@ -510,11 +510,35 @@ pub async fn render_workload(
     };
     let entries = super::profiles::catalogue(&state.pool).await?;
     let (template, wkind) = (w.template.clone(), w.row.kind.clone());
+    let wid = format!("{}/{}/{}", w.row.namespace, w.row.kind, w.row.name);
+    let (rules_now, cluster_now) = (state.rules.get(), snapshot.cluster.clone());
     let (profiles, recommended) = tokio::task::spawn_blocking(move || {
-        (
-            super::profiles::verdict_views(&entries, &template, &wkind),
-            crate::policy::profiles::recommend(&template),
-        )
+        let mut views = super::profiles::verdict_views(&entries, &template, &wkind);
+        // The verdicts reflect the workload's exemptions, and say so.
+        let exempt = rules_now.exemptions_for(&cluster_now, &wid, crate::now_ms());
+        if !exempt.is_empty() {
+            let words = exempt
+                .list
+                .iter()
+                .map(|e| exemption_words(e))
+                .collect::<Vec<_>>()
+                .join("; ");
+            for (view, entry) in views.iter_mut().zip(&entries) {
+                if view.allowed {
+                    continue;
+                }
+                let judged = asg::judge(&entry.profile, &template, &exempt);
+                if judged.allowed {
+                    view.allowed = true;
+                    view.satisfied = judged.satisfied();
+                    view.exempt = words.clone();
+                } else if judged.violations.len() < view.violations.len() {
+                    view.message = judged.message;
+                    view.exempt = format!("some violations excused: {words}");
+                }
+            }
+        }
+        (views, crate::policy::profiles::recommend(&template))
     })
     .await
     .map_err(|e| AppError::Internal(format!("evaluating profiles: {e}")))?;
