@@ -66,6 +66,9 @@ pub enum Change {
     /// Judge every workload whose profile in force (any mode) is named
     /// `from` by `profile` instead: one control of it tightened or loosened.
     Adjust { from: String, profile: Profile },
+    /// Remove the assignment of a target in a mode: what applies without it
+    /// (the next assignment in precedence, else the namespace's labels).
+    Unassign { target: Target, mode: Mode },
 }
 
 /// The profile in force in each mode (indexed by [`Mode`]).
@@ -345,6 +348,45 @@ pub fn what_if(a: &Advisor, changes: &[Change]) -> Impact {
             .filter(|&w| (0..3).any(|i| adjust_of(w, i).is_some()))
             .collect()
     };
+    // Removals: the rules without those assignments say what applies instead.
+    let mut without: Option<Rules> = None;
+    let mut removed_from: Vec<usize> = Vec::new();
+    for c in changes {
+        if let Change::Unassign { target, mode } = c {
+            let (t, scope): (assignments::AssignTarget, Vec<usize>) = match target {
+                Target::Cluster => (
+                    assignments::AssignTarget::Cluster,
+                    (0..cluster.inventory.workloads.len()).collect(),
+                ),
+                Target::Namespace(ns) => (
+                    assignments::AssignTarget::Namespace(ns.clone()),
+                    cluster.in_namespace(ns).to_vec(),
+                ),
+                Target::Workload(w) => (
+                    assignments::AssignTarget::Workload(
+                        cluster.inventory.workloads[*w].key.clone(),
+                    ),
+                    vec![*w],
+                ),
+            };
+            let r = without.take().unwrap_or_else(|| Rules::clone(&a.rules));
+            without = Some(r.without(&a.cluster_name, &t, *mode));
+            removed_from.extend(scope);
+        }
+    }
+    // Per workload: the profile in force in each mode once the removals are made.
+    let fallback: HashMap<usize, [Option<Profile>; 3]> = match &without {
+        None => HashMap::new(),
+        Some(r) => removed_from
+            .iter()
+            .map(|&w| {
+                let key = &cluster.inventory.workloads[w].key;
+                let labels = cluster.namespace_labels.get(key.namespace.as_str());
+                let applied = r.effective(&a.cluster_name, key, labels);
+                (w, applied.map(|a| a.map(|a| Profile::clone(&a.profile))))
+            })
+            .collect(),
+    };
     let every: Vec<usize> = if by_cluster.iter().any(Option::is_some) {
         (0..cluster.inventory.workloads.len()).collect()
     } else {
@@ -356,6 +398,7 @@ pub fn what_if(a: &Advisor, changes: &[Change]) -> Impact {
         .chain(by_workload.keys().copied())
         .chain(every)
         .chain(touched)
+        .chain(fallback.keys().copied())
         .collect();
     affected.sort_unstable();
     affected.dedup();
@@ -380,13 +423,26 @@ pub fn what_if(a: &Advisor, changes: &[Change]) -> Impact {
                 .filter(|_| source != Some(Source::Workload));
             let cluster_p = by_cluster[i]
                 .filter(|_| !matches!(source, Some(Source::Workload | Source::Namespace)));
-            let Some(p) = own
+            let explicit = own
                 .and_then(|s| s[i])
                 .or(ns_p)
                 .or(cluster_p)
-                .or_else(|| adjust_of(w, i))
-            else {
-                continue;
+                .or_else(|| adjust_of(w, i));
+            let p = match (explicit, fallback.get(&w)) {
+                (Some(p), _) => p,
+                (None, Some(f)) => match &f[i] {
+                    Some(p) => p,
+                    // Nothing applies in this mode any more.
+                    None => {
+                        match mode {
+                            Mode::Enforce => rejected[w] = false,
+                            Mode::Warn => warned[w] = false,
+                            Mode::Audit => audited[w] = false,
+                        }
+                        continue;
+                    }
+                },
+                (None, None) => continue,
             };
             let exempt =
                 a.rules
@@ -443,7 +499,7 @@ pub fn what_if(a: &Advisor, changes: &[Change]) -> Impact {
                     policy_namespaces.insert(ns);
                 }
             }
-            Change::Assign { .. } | Change::Adjust { .. } => {}
+            Change::Assign { .. } | Change::Adjust { .. } | Change::Unassign { .. } => {}
         }
     }
 

@@ -1083,3 +1083,57 @@ async fn forms_posted_from_another_site_are_refused() {
     .await;
     assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
 }
+
+#[tokio::test]
+async fn removing_an_assignment_is_previewed_with_what_applies_instead() {
+    let db = db_with(&[("shop.yaml", SHOP)]).await;
+    assign(&db, "cluster", "baseline", "enforce").await;
+    assign(&db, "namespace/shop", "restricted", "enforce").await;
+    // cart: rejected by restricted (namespace); node-agent: by baseline (cluster default).
+    assert_eq!(before(&db).await["rejected"], 2);
+
+    // Without shop's assignment cart falls back to the cluster default, baseline: admitted.
+    let c = get(
+        &db,
+        "/assign?target=namespace/shop&profile=none&mode=enforce",
+    )
+    .await;
+    assert_eq!(c.status, StatusCode::OK, "{}", c.body);
+    assert!(
+        c.body.contains("Remove the assignment of namespace shop"),
+        "{}",
+        c.body
+    );
+    let counts = |body: &str| -> Vec<String> {
+        let row = body
+            .split("✗ rejected workloads</th>")
+            .nth(1)
+            .and_then(|r| r.split("</tr>").next())
+            .unwrap_or("")
+            .to_owned();
+        row.split("<td class=\"num\">")
+            .skip(1)
+            .filter_map(|c| c.split('<').next())
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(counts(&c.body), ["2", "1"], "{}", c.body);
+
+    // Without the cluster default, node-agent has no profile: admitted.
+    let c = get(&db, "/assign?target=cluster&profile=none&mode=enforce").await;
+    assert_eq!(counts(&c.body), ["2", "1"], "{}", c.body);
+
+    // Applying the removal agrees with the preview.
+    let a = form(
+        &db,
+        "/assign",
+        &[
+            ("target", "namespace/shop"),
+            ("profile", "none"),
+            ("mode", "enforce"),
+        ],
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    assert_eq!(before(&db).await["rejected"], 1);
+}

@@ -375,6 +375,18 @@ impl Rules {
         })
     }
 
+    /// The same rules without the assignment of `target` in `mode` (for a
+    /// preview of its removal).
+    pub fn without(mut self, cluster: &str, target: &AssignTarget, mode: Mode) -> Rules {
+        if let Some(s) = self.slots.get_mut(&(cluster.to_owned(), target.clone())) {
+            s[mode.index()] = None;
+        }
+        let t = target.to_string();
+        self.assignments
+            .retain(|a| !(a.cluster == cluster && a.target == t && a.mode == mode));
+        self
+    }
+
     /// The stored assignment of `target` in `mode`, if any.
     pub fn assignment(&self, cluster: &str, target: &str, mode: Mode) -> Option<&Assignment> {
         self.assignments

@@ -221,9 +221,16 @@ async fn check_assignment(
             message,
         })
     })?;
-    let impact = match profile {
-        Some(_) if with_impact => Some(advisor.what_if(&changes)),
-        _ => None,
+    let impact = match (profile, changes.first()) {
+        (_, _) if !with_impact => None,
+        (Some(_), _) => Some(advisor.what_if(&changes)),
+        (None, Some(crate::advisor::Change::Assign { target, .. })) => {
+            Some(advisor.what_if(&[crate::advisor::Change::Unassign {
+                target: target.clone(),
+                mode,
+            }]))
+        }
+        (None, _) => None,
     };
     Ok(Checked {
         snapshot,
@@ -1242,12 +1249,20 @@ async fn confirm_page(
             .unwrap_or_default();
         let panel = ImpactPanel {
             impact: Some(impact),
-            summary: format!(
-                "{} ({}) on {}",
-                page.profile,
-                parts.mode,
-                subject_words(&checked.target)
-            ),
+            summary: if page.profile.is_empty() {
+                format!(
+                    "remove the assignment ({}) of {}",
+                    parts.mode,
+                    subject_words(&checked.target)
+                )
+            } else {
+                format!(
+                    "{} ({}) on {}",
+                    page.profile,
+                    parts.mode,
+                    subject_words(&checked.target)
+                )
+            },
             error: None,
             snapshot_query: q,
             apply_url: None,
