@@ -134,7 +134,7 @@ async fn posting_an_assignment_previews_stores_and_takes_effect_at_once() {
     let page = get(&db, "/namespaces").await;
     assert!(
         page.body
-            .contains("enforce: <strong>restricted:latest</strong> <span class=\"muted\">(assigned to the namespace)"),
+            .contains("enforce: <strong>restricted:latest</strong> <span class=\"muted\" title=\"assigned to the namespace\">(assigned)"),
         "{}",
         page.body
     );

@@ -991,9 +991,9 @@ pub fn same_site(headers: &axum::http::HeaderMap) -> Result<(), AppError> {
 /// `(value, label)` of every profile that can be assigned: levels, presets, custom.
 pub async fn profile_options(pool: &sqlx::SqlitePool) -> Result<Vec<(String, String)>, AppError> {
     let mut out: Vec<(String, String)> = [
-        ("restricted", "restricted (Pod Security level)"),
-        ("baseline", "baseline (Pod Security level)"),
-        ("privileged", "privileged (Pod Security level)"),
+        ("restricted", "restricted (level)"),
+        ("baseline", "baseline (level)"),
+        ("privileged", "privileged (level)"),
     ]
     .iter()
     .map(|(v, l)| ((*v).to_owned(), (*l).to_owned()))
@@ -1017,6 +1017,8 @@ pub struct InForce {
     /// `None`: nothing applies in this mode.
     pub profile: Option<String>,
     pub source: &'static str,
+    /// The source in one or two words, for tables.
+    pub short: &'static str,
 }
 
 pub fn in_force(applied: [Option<crate::policy::assignments::Applied>; 3]) -> Vec<InForce> {
@@ -1027,6 +1029,12 @@ pub fn in_force(applied: [Option<crate::policy::assignments::Applied>; 3]) -> Ve
             mode,
             profile: a.as_ref().map(|a| a.profile.name.clone()),
             source: a.as_ref().map_or("", |a| a.source.words()),
+            short: a.as_ref().map_or("", |a| match a.source {
+                crate::policy::assignments::Source::Workload => "workload",
+                crate::policy::assignments::Source::Namespace => "assigned",
+                crate::policy::assignments::Source::ClusterDefault => "cluster default",
+                crate::policy::assignments::Source::Labels => "labels",
+            }),
         })
         .collect()
 }

@@ -533,6 +533,9 @@ pub async fn render_workload(
                     view.satisfied = judged.satisfied();
                     view.exempt = words.clone();
                 } else if judged.violations.len() < view.violations.len() {
+                    // Only what is still failing is listed.
+                    view.violations
+                        .retain(|v| judged.violations.iter().any(|j| j.check == v.check));
                     view.message = judged.message;
                     view.exempt = format!("some violations excused: {words}");
                 }
