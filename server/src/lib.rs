@@ -4,8 +4,8 @@
 //! listener until the shutdown future resolves.
 
 pub mod advisor;
-pub mod apply;
 pub mod alerts;
+pub mod apply;
 pub mod cli;
 pub mod ingest;
 pub mod model;

@@ -43,6 +43,9 @@ pub use crate::policy::assignments::Mode;
 /// What an assignment applies to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
+    /// The cluster default: every workload without a workload or namespace
+    /// assignment in that mode.
+    Cluster,
     Namespace(String),
     /// A workload, by index into the cluster's workloads.
     Workload(usize),
@@ -60,6 +63,12 @@ pub enum Change {
     ApplyPolicy(Box<NetworkPolicyObject>),
     /// Remove `namespace/name`.
     RemovePolicy(String),
+    /// Judge every workload whose profile in force (any mode) is named
+    /// `from` by `profile` instead: one control of it tightened or loosened.
+    Adjust { from: String, profile: Profile },
+    /// Remove the assignment of a target in a mode: what applies without it
+    /// (the next assignment in precedence, else the namespace's labels).
+    Unassign { target: Target, mode: Mode },
 }
 
 /// The profile in force in each mode (indexed by [`Mode`]).
@@ -303,6 +312,7 @@ pub fn what_if(a: &Advisor, changes: &[Change]) -> Impact {
     let g = &a.graph.graph;
 
     // 1. Profiles: who gets what, in which mode.
+    let mut by_cluster: [Option<&Profile>; 3] = [None, None, None];
     let mut by_ns: HashMap<&str, [Option<&Profile>; 3]> = HashMap::new();
     let mut by_workload: HashMap<usize, [Option<&Profile>; 3]> = HashMap::new();
     for c in changes {
@@ -313,16 +323,82 @@ pub fn what_if(a: &Advisor, changes: &[Change]) -> Impact {
         } = c
         {
             let slot = match target {
+                Target::Cluster => &mut by_cluster,
                 Target::Namespace(ns) => by_ns.entry(ns.as_str()).or_default(),
                 Target::Workload(i) => by_workload.entry(*i).or_default(),
             };
             slot[mode.index()] = Some(profile);
         }
     }
+    let adjusted: HashMap<&str, &Profile> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::Adjust { from, profile } => Some((from.as_str(), profile)),
+            _ => None,
+        })
+        .collect();
+    let adjust_of = |w: usize, i: usize| -> Option<&Profile> {
+        let now = cur.modes.get(w)?[i].as_ref()?;
+        adjusted.get(now.name.as_str()).copied()
+    };
+    let touched: Vec<usize> = if adjusted.is_empty() {
+        Vec::new()
+    } else {
+        (0..cluster.inventory.workloads.len())
+            .filter(|&w| (0..3).any(|i| adjust_of(w, i).is_some()))
+            .collect()
+    };
+    // Removals: the rules without those assignments say what applies instead.
+    let mut without: Option<Rules> = None;
+    let mut removed_from: Vec<usize> = Vec::new();
+    for c in changes {
+        if let Change::Unassign { target, mode } = c {
+            let (t, scope): (assignments::AssignTarget, Vec<usize>) = match target {
+                Target::Cluster => (
+                    assignments::AssignTarget::Cluster,
+                    (0..cluster.inventory.workloads.len()).collect(),
+                ),
+                Target::Namespace(ns) => (
+                    assignments::AssignTarget::Namespace(ns.clone()),
+                    cluster.in_namespace(ns).to_vec(),
+                ),
+                Target::Workload(w) => (
+                    assignments::AssignTarget::Workload(
+                        cluster.inventory.workloads[*w].key.clone(),
+                    ),
+                    vec![*w],
+                ),
+            };
+            let r = without.take().unwrap_or_else(|| Rules::clone(&a.rules));
+            without = Some(r.without(&a.cluster_name, &t, *mode));
+            removed_from.extend(scope);
+        }
+    }
+    // Per workload: the profile in force in each mode once the removals are made.
+    let fallback: HashMap<usize, [Option<Profile>; 3]> = match &without {
+        None => HashMap::new(),
+        Some(r) => removed_from
+            .iter()
+            .map(|&w| {
+                let key = &cluster.inventory.workloads[w].key;
+                let labels = cluster.namespace_labels.get(key.namespace.as_str());
+                let applied = r.effective(&a.cluster_name, key, labels);
+                (w, applied.map(|a| a.map(|a| Profile::clone(&a.profile))))
+            })
+            .collect(),
+    };
+    let every: Vec<usize> = if by_cluster.iter().any(Option::is_some) {
+        (0..cluster.inventory.workloads.len()).collect()
+    } else {
+        Vec::new()
+    };
     let mut affected: Vec<usize> = by_ns
         .keys()
         .flat_map(|ns| cluster.in_namespace(ns).iter().copied())
         .chain(by_workload.keys().copied())
+        .chain(every)
+        .chain(touched)
+        .chain(fallback.keys().copied())
         .collect();
     affected.sort_unstable();
     affected.dedup();
@@ -339,8 +415,34 @@ pub fn what_if(a: &Advisor, changes: &[Change]) -> Impact {
         let own = by_workload.get(&w);
         for mode in Mode::ALL {
             let i = mode.index();
-            let Some(p) = own.and_then(|s| s[i]).or_else(|| ns_set.and_then(|s| s[i])) else {
-                continue;
+            // The same precedence as the rules in force: a workload's own
+            // assignment beats its namespace's, which beats the cluster default.
+            let source = cur.sources.get(w).and_then(|s| s[i]);
+            let ns_p = ns_set
+                .and_then(|s| s[i])
+                .filter(|_| source != Some(Source::Workload));
+            let cluster_p = by_cluster[i]
+                .filter(|_| !matches!(source, Some(Source::Workload | Source::Namespace)));
+            let explicit = own
+                .and_then(|s| s[i])
+                .or(ns_p)
+                .or(cluster_p)
+                .or_else(|| adjust_of(w, i));
+            let p = match (explicit, fallback.get(&w)) {
+                (Some(p), _) => p,
+                (None, Some(f)) => match &f[i] {
+                    Some(p) => p,
+                    // Nothing applies in this mode any more.
+                    None => {
+                        match mode {
+                            Mode::Enforce => rejected[w] = false,
+                            Mode::Warn => warned[w] = false,
+                            Mode::Audit => audited[w] = false,
+                        }
+                        continue;
+                    }
+                },
+                (None, None) => continue,
             };
             let exempt =
                 a.rules
@@ -397,7 +499,7 @@ pub fn what_if(a: &Advisor, changes: &[Change]) -> Impact {
                     policy_namespaces.insert(ns);
                 }
             }
-            Change::Assign { .. } => {}
+            Change::Assign { .. } | Change::Adjust { .. } | Change::Unassign { .. } => {}
         }
     }
 

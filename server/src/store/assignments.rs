@@ -148,6 +148,17 @@ pub async fn audit_log(
     .await
 }
 
+/// One entry of the audit log.
+pub async fn audit_entry(pool: &SqlitePool, id: i64) -> Result<Option<AuditEntry>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, at, actor, action, cluster, subject, before, after, undo_of, undone_by
+         FROM audit_log WHERE id = ?",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
 pub async fn audit_count(pool: &SqlitePool) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT COUNT(*) FROM audit_log")
         .fetch_one(pool)

@@ -12,6 +12,9 @@ pub enum AppError {
     NotFound(String),
     #[error("{0}")]
     BadRequest(String),
+    /// Refused whoever asks (e.g. a form posted from another site).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
     #[error("template error: {0}")]
@@ -26,6 +29,7 @@ impl AppError {
         match self {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::Db(_) | AppError::Render(_) | AppError::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -35,7 +39,7 @@ impl AppError {
     /// What the client may read: internal details stay in the log.
     fn public_message(&self) -> String {
         match self {
-            AppError::NotFound(m) | AppError::BadRequest(m) => m.clone(),
+            AppError::NotFound(m) | AppError::BadRequest(m) | AppError::Forbidden(m) => m.clone(),
             AppError::Db(_) | AppError::Render(_) | AppError::Internal(_) => {
                 "Something went wrong on the server; the log has the details.".to_owned()
             }

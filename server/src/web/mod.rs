@@ -18,6 +18,26 @@ use crate::AppState;
 
 pub use error::{ApiError, AppError};
 
+/// Who makes a change: "anonymous" until sign-in lands, which replaces this
+/// one function. Never read from a client header.
+pub fn actor(_parts: &axum::http::request::Parts) -> String {
+    "anonymous".to_owned()
+}
+
+/// The actor of a request, as an extractor (see [`actor`]).
+pub struct Actor(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Actor {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Actor(actor(parts)))
+    }
+}
+
 /// Front-end files compiled into the binary (vendored, pinned).
 async fn static_file(axum::extract::Path(name): axum::extract::Path<String>) -> Response {
     let Some((_, bytes)) = crate::embedded::STATIC.iter().find(|(n, _)| *n == name) else {
@@ -55,13 +75,15 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::export::router())
         .merge(routes::alerts::router())
         .merge(routes::notifications::router())
+        .merge(routes::assignments::router())
         .nest(
             "/api/v1",
             routes::api::router()
                 .merge(routes::advisor::api())
                 .merge(routes::export::api())
                 .merge(routes::alerts::api())
-                .merge(routes::notifications::api()),
+                .merge(routes::notifications::api())
+                .merge(routes::assignments::api()),
         )
         .merge(routes::health::router())
         .route("/static/{name}", get(static_file))

@@ -327,3 +327,71 @@ async fn an_unreachable_api_server_is_reported_as_such() {
         .expect_err("unreachable");
     assert_eq!(err.kind(), "unreachable", "{err}");
 }
+
+/// The whole path: `POST /api/v1/assignments` on a server with
+/// `--allow-apply` and a live cluster patches the namespace's labels, says
+/// so in its answer, and `DELETE` removes them.
+#[tokio::test]
+async fn assigning_through_the_api_patches_the_live_namespace() {
+    use tower::ServiceExt;
+
+    let (fake, cluster) = start(200).await;
+    let db = db_with(&[]).await;
+    let inv = crate::support::inventory(&[("shop.yaml", SHOP)]);
+    let src = portcullis::store::snapshots::SnapshotSource {
+        cluster: "prod".into(),
+        source: "test".into(),
+    };
+    portcullis::store::snapshots::insert(&db.state.pool, &src, &inv, 1, portcullis::cli::level_of)
+        .await
+        .expect("snapshot of prod");
+    let mut state = db.state.clone();
+    state.live = Some(LiveCluster::new(cluster, state.pool.clone()));
+    state.allow_apply = true;
+    let app = portcullis::app(state);
+
+    let post = axum::http::Request::post("/api/v1/assignments?cluster=prod")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(axum::body::Body::from(
+            json!({"target": "namespace/shop", "profile": "baseline:v1.30", "mode": "warn"})
+                .to_string(),
+        ))
+        .expect("request");
+    let res = app.clone().oneshot(post).await.expect("answer");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let body: Value =
+        serde_json::from_slice(&res.into_body().collect().await.expect("body").to_bytes())
+            .expect("json");
+    assert_eq!(body["cluster"]["result"], "patched", "{body}");
+    let id = body["assignment"]["id"].as_i64().expect("id");
+
+    let delete = axum::http::Request::delete(format!("/api/v1/assignments/{id}"))
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let res = app.oneshot(delete).await.expect("answer");
+    assert_eq!(res.status(), StatusCode::OK);
+
+    let s = seen(&fake);
+    assert_eq!(s.len(), 2, "{s:?}");
+    for x in &s {
+        assert_eq!(
+            (x.method.as_str(), x.path.as_str()),
+            ("PATCH", "/api/v1/namespaces/shop")
+        );
+        assert_eq!(x.content_type, "application/merge-patch+json");
+    }
+    assert_eq!(
+        s[0].body,
+        json!({"metadata": {"labels": {
+            "pod-security.kubernetes.io/warn": "baseline",
+            "pod-security.kubernetes.io/warn-version": "v1.30"
+        }}})
+    );
+    assert_eq!(
+        s[1].body,
+        json!({"metadata": {"labels": {
+            "pod-security.kubernetes.io/warn": null,
+            "pod-security.kubernetes.io/warn-version": null
+        }}})
+    );
+}

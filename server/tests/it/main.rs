@@ -1,8 +1,9 @@
 //! The one integration-test binary; each area is a module.
 
 mod advisor;
-mod apply;
 mod alerts;
+mod apply;
+mod assign;
 mod check;
 mod cluster;
 mod common;

@@ -339,6 +339,61 @@ impl Rules {
         })
     }
 
+    /// What applies to a namespace as a whole in each mode (a workload's
+    /// own assignment aside): its assignment, the cluster default, its labels.
+    pub fn for_namespace(
+        &self,
+        cluster: &str,
+        namespace: &str,
+        labels: Option<&BTreeMap<String, String>>,
+    ) -> [Option<Applied>; 3] {
+        let targets = [
+            (
+                AssignTarget::Namespace(namespace.to_owned()),
+                Source::Namespace,
+            ),
+            (AssignTarget::Cluster, Source::ClusterDefault),
+        ];
+        Mode::ALL.map(|mode| {
+            for (t, source) in &targets {
+                if let Some(s) = self.slot(cluster, t, mode) {
+                    return Some(Applied {
+                        profile: s.profile.clone(),
+                        mode,
+                        source: *source,
+                        assignment: Some(s.id),
+                    });
+                }
+            }
+            let lv = labels.and_then(|l| level_from_labels(l, mode))?;
+            Some(Applied {
+                profile: Arc::new(Profile::level(lv)),
+                mode,
+                source: Source::Labels,
+                assignment: None,
+            })
+        })
+    }
+
+    /// The same rules without the assignment of `target` in `mode` (for a
+    /// preview of its removal).
+    pub fn without(mut self, cluster: &str, target: &AssignTarget, mode: Mode) -> Rules {
+        if let Some(s) = self.slots.get_mut(&(cluster.to_owned(), target.clone())) {
+            s[mode.index()] = None;
+        }
+        let t = target.to_string();
+        self.assignments
+            .retain(|a| !(a.cluster == cluster && a.target == t && a.mode == mode));
+        self
+    }
+
+    /// The stored assignment of `target` in `mode`, if any.
+    pub fn assignment(&self, cluster: &str, target: &str, mode: Mode) -> Option<&Assignment> {
+        self.assignments
+            .iter()
+            .find(|a| a.cluster == cluster && a.target == target && a.mode == mode)
+    }
+
     /// The exemptions of a workload that apply at `now_ms`.
     pub fn exemptions_for(&self, cluster: &str, workload: &str, now_ms: i64) -> Exempt<'_> {
         let mut out = Exempt::default();

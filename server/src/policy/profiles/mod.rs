@@ -22,6 +22,7 @@
 //!
 //! Pure: no IO.
 
+pub mod adjust;
 mod describe;
 mod presets;
 

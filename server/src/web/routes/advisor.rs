@@ -168,12 +168,28 @@ pub struct ChangeRequest {
     pub assign: Option<AssignRequest>,
     #[serde(default)]
     pub network_policy: Option<PolicyRequest>,
+    #[serde(default)]
+    pub adjust: Option<AdjustRequest>,
+}
+
+/// Tighten (`allow: false`) or loosen (`allow: true`) one control of a
+/// profile, for every workload that profile applies to now.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdjustRequest {
+    pub profile: String,
+    /// A control slug (`privileged`, `capabilities`, …).
+    pub control: String,
+    pub allow: bool,
+    /// A capability, volume type or host path prefix, for the controls that take one.
+    #[serde(default)]
+    pub value: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AssignRequest {
-    /// `namespace/<name>` or `workload/<namespace>/<Kind>/<name>`.
+    /// `cluster`, `namespace/<name>` or `workload/<namespace>/<Kind>/<name>`.
     pub target: String,
     pub profile: String,
     pub mode: Mode,
@@ -200,7 +216,7 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    fn unprocessable(field: impl Into<String>, message: impl Into<String>) -> FieldError {
+    pub fn unprocessable(field: impl Into<String>, message: impl Into<String>) -> FieldError {
         FieldError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             field: field.into(),
@@ -277,9 +293,14 @@ pub async fn custom_profiles(
     req: &WhatIfRequest,
 ) -> Result<CustomProfiles, AppError> {
     let mut out = CustomProfiles::new();
-    for c in &req.changes {
-        let Some(a) = &c.assign else { continue };
-        if let Ok(ProfileRef::Custom(name)) = ProfileRef::parse(&a.profile)
+    let names = req.changes.iter().filter_map(|c| {
+        c.assign
+            .as_ref()
+            .map(|a| &a.profile)
+            .or(c.adjust.as_ref().map(|a| &a.profile))
+    });
+    for profile in names {
+        if let Ok(ProfileRef::Custom(name)) = ProfileRef::parse(profile)
             && !out.contains_key(&name)
             && let Some(stored) = store::profiles::get(pool, &name).await?
         {
@@ -299,14 +320,17 @@ pub fn to_changes(
     let mut out = Vec::with_capacity(req.changes.len());
     for (i, c) in req.changes.iter().enumerate() {
         let at = format!("changes[{i}]");
-        match (&c.assign, &c.network_policy) {
-            (Some(a), None) => out.push(assign(advisor, a, &format!("{at}.assign"), custom)?),
-            (None, Some(p)) => out.push(policy_change(advisor, p, &format!("{at}.networkPolicy"))?),
+        match (&c.assign, &c.network_policy, &c.adjust) {
+            (Some(a), None, None) => out.push(assign(advisor, a, &format!("{at}.assign"), custom)?),
+            (None, Some(p), None) => {
+                out.push(policy_change(advisor, p, &format!("{at}.networkPolicy"))?)
+            }
+            (None, None, Some(a)) => out.push(adjust(a, &format!("{at}.adjust"), custom)?),
             _ => {
                 return Err(FieldError::unprocessable(
                     at.clone(),
                     format!(
-                        "{at}: a change is exactly one of {{\"assign\": {{…}}}} or {{\"networkPolicy\": {{\"apply\" | \"remove\": …}}}}"
+                        "{at}: a change is exactly one of {{\"assign\": {{…}}}}, {{\"networkPolicy\": {{\"apply\" | \"remove\": …}}}} or {{\"adjust\": {{…}}}}"
                     ),
                 ));
             }
@@ -322,7 +346,9 @@ fn assign(
     custom: &CustomProfiles,
 ) -> Result<Change, FieldError> {
     let target_field = format!("{at}.target");
-    let target = if let Some(ns) = a.target.strip_prefix("namespace/") {
+    let target = if a.target == "cluster" {
+        Target::Cluster
+    } else if let Some(ns) = a.target.strip_prefix("namespace/") {
         if !advisor.cluster.namespace_labels.contains_key(ns) {
             return Err(FieldError::unprocessable(
                 target_field.clone(),
@@ -346,7 +372,7 @@ fn assign(
         return Err(FieldError::unprocessable(
             target_field.clone(),
             format!(
-                "{target_field}: {:?} is neither namespace/<name> nor workload/<namespace>/<Kind>/<name>",
+                "{target_field}: {:?} is neither cluster, namespace/<name> nor workload/<namespace>/<Kind>/<name>",
                 a.target
             ),
         ));
@@ -359,6 +385,34 @@ fn assign(
         target,
         profile,
         mode: a.mode,
+    })
+}
+
+fn adjust(a: &AdjustRequest, at: &str, custom: &CustomProfiles) -> Result<Change, FieldError> {
+    use crate::policy::profiles::adjust::{Adjustment, adjust};
+    let profile_field = format!("{at}.profile");
+    let profile = resolve_profile(&a.profile, custom).map_err(|e| {
+        FieldError::unprocessable(profile_field.clone(), format!("{profile_field}: {e}"))
+    })?;
+    let control_field = format!("{at}.control");
+    let Some(control) = crate::model::Control::from_slug(a.control.trim()) else {
+        return Err(FieldError::unprocessable(
+            control_field.clone(),
+            format!("{control_field}: {:?} is not a control slug", a.control),
+        ));
+    };
+    let adjustment = Adjustment {
+        control,
+        allow: a.allow,
+        value: a.value.clone(),
+    };
+    let adjusted = adjust(&profile, &adjustment).map_err(|e| {
+        let field = format!("{at}.{}", e.field);
+        FieldError::unprocessable(field.clone(), format!("{field}: {}", e.message))
+    })?;
+    Ok(Change::Adjust {
+        from: profile.name,
+        profile: adjusted,
     })
 }
 
@@ -702,6 +756,13 @@ pub struct ChangeForm {
     pub apply: Option<String>,
     /// `namespace/name` of a NetworkPolicy to remove.
     pub remove: Option<String>,
+    /// The profile one control of which to tighten or loosen.
+    pub adjust_profile: Option<String>,
+    /// A control slug; empty: no adjustment.
+    pub adjust_control: Option<String>,
+    /// `tighten` or `loosen`.
+    pub adjust_allow: Option<String>,
+    pub adjust_value: Option<String>,
 }
 
 impl ChangeForm {
@@ -727,6 +788,7 @@ impl ChangeForm {
                     mode,
                 }),
                 network_policy: None,
+                adjust: None,
             });
         }
         if let Some(yaml) = filled(&self.apply) {
@@ -736,6 +798,7 @@ impl ChangeForm {
                     apply: Some(yaml.to_owned()),
                     remove: None,
                 }),
+                adjust: None,
             });
         }
         if let Some(id) = filled(&self.remove) {
@@ -745,12 +808,37 @@ impl ChangeForm {
                     apply: None,
                     remove: Some(id.to_owned()),
                 }),
+                adjust: None,
+            });
+        }
+        if let Some(control) = filled(&self.adjust_control) {
+            let allow = match filled(&self.adjust_allow).unwrap_or("tighten") {
+                "tighten" => false,
+                "loosen" => true,
+                other => {
+                    return Err(FieldError::unprocessable(
+                        "changes[0].adjust.allow",
+                        format!("choose tighten or loosen, not {other:?}"),
+                    ));
+                }
+            };
+            changes.push(ChangeRequest {
+                assign: None,
+                network_policy: None,
+                adjust: Some(AdjustRequest {
+                    profile: filled(&self.adjust_profile)
+                        .unwrap_or("restricted")
+                        .to_owned(),
+                    control: control.to_owned(),
+                    allow,
+                    value: filled(&self.adjust_value).map(str::to_owned),
+                }),
             });
         }
         if changes.is_empty() {
             return Err(FieldError::unprocessable(
                 "target",
-                "Choose a namespace or workload and a profile, or give a NetworkPolicy to apply or remove.",
+                "Choose a namespace or workload and a profile, give a NetworkPolicy to apply or remove, or adjust one control of a profile.",
             ));
         }
         Ok(WhatIfRequest { changes })
@@ -791,20 +879,32 @@ impl ChangeForm {
         if let Some(r) = filled(&self.remove) {
             parts.push(format!("remove NetworkPolicy {r}"));
         }
+        if let Some(c) = filled(&self.adjust_control) {
+            parts.push(format!(
+                "{} {c}{} in {}",
+                filled(&self.adjust_allow).unwrap_or("tighten"),
+                filled(&self.adjust_value)
+                    .map(|v| format!(" {v}"))
+                    .unwrap_or_default(),
+                filled(&self.adjust_profile).unwrap_or("restricted")
+            ));
+        }
         parts.join("; ")
     }
 }
 
 /// A form field's error, as the page shows it.
 pub struct FormError {
-    /// The form control it belongs to (`target`, `profile`, `mode`, `apply`, `remove`).
+    /// The form control it belongs to (`target`, `profile`, `mode`, `apply`, `remove`, `adjust`).
     pub control: &'static str,
     pub message: String,
 }
 
 impl FormError {
     fn from(e: FieldError) -> FormError {
-        let control = match e.field.rsplit('.').next().unwrap_or("") {
+        let last = e.field.rsplit('.').next().unwrap_or("");
+        let control = match last {
+            _ if e.field.contains(".adjust") || e.field.starts_with("adjust") => "adjust",
             "profile" => "profile",
             "mode" => "mode",
             "apply" => "apply",
@@ -828,6 +928,10 @@ pub struct ImpactPanel {
     pub summary: String,
     pub error: Option<FormError>,
     pub snapshot_query: String,
+    /// The confirm step of the previewed assignment, when every change is one.
+    pub apply_url: Option<String>,
+    /// The preview holds NetworkPolicy changes, which Portcullis cannot apply.
+    pub policy_note: bool,
 }
 
 /// At most this many items of each impact list are shown (the API has them all).
@@ -840,6 +944,8 @@ impl ImpactPanel {
             summary: String::new(),
             error: None,
             snapshot_query: String::new(),
+            apply_url: None,
+            policy_note: false,
         }
     }
 
@@ -893,6 +999,8 @@ pub struct AdvisorPage {
     pub presets: Vec<(&'static str, &'static str)>,
     pub custom: Vec<String>,
     pub policies: Vec<String>,
+    /// Controls the adjust change supports: (slug, title).
+    pub adjustable: Vec<(&'static str, &'static str)>,
     pub impact: ImpactPanel,
     pub table: ConnectionTable,
     pub nodes: usize,
@@ -979,6 +1087,10 @@ async fn build_page(
             .collect(),
         custom,
         policies: a.policies.all().map(|p| p.id.to_string()).collect(),
+        adjustable: crate::policy::profiles::adjust::ADJUSTABLE
+            .iter()
+            .map(|c| (c.slug(), c.title()))
+            .collect(),
         nodes: a.graph.graph.node_count(),
         edges: a.graph.graph.edge_count(),
         impact,
@@ -998,6 +1110,7 @@ async fn page(
     HxRequest(hx): HxRequest,
     headers: HeaderMap,
     Query(params): Query<TableParams>,
+    Query(np): Query<super::assignments::NoticeParam>,
 ) -> Result<Response, AppError> {
     let explicit =
         super::resolve(&state.pool, params.snapshot_id()?, filled(&params.cluster)).await?;
@@ -1019,11 +1132,10 @@ async fn page(
     impact.snapshot_query = explicit
         .map(|id| format!("?snapshot={id}"))
         .unwrap_or_default();
-    Ok(
-        build_page(&state, snapshot, explicit, advisor, form, impact, params)
-            .await?
-            .into_response(),
-    )
+    let notice = super::assignments::notice(&state, &np, &params.url()).await?;
+    let mut page = build_page(&state, snapshot, explicit, advisor, form, impact, params).await?;
+    page.nav = page.nav.notice(notice);
+    Ok(page.into_response())
 }
 
 /// `POST /advisor`: the preview of the form's change; the impact panel for
@@ -1059,7 +1171,28 @@ async fn preview(
     };
     let failed = result.is_err();
     match result {
-        Ok(impact) => panel.impact = Some(impact),
+        Ok(impact) => {
+            panel.impact = Some(impact);
+            panel.policy_note = filled(&form.apply).is_some() || filled(&form.remove).is_some();
+            if !panel.policy_note
+                && filled(&form.adjust_control).is_none()
+                && let Some(target) = filled(&form.target)
+            {
+                let mut q = vec![
+                    ("target", target),
+                    ("profile", filled(&form.profile).unwrap_or("restricted")),
+                    ("mode", filled(&form.mode).unwrap_or("enforce")),
+                ];
+                if let Some(s) = filled(&form.snapshot) {
+                    q.push(("snapshot", s));
+                }
+                q.push(("back", "/advisor"));
+                panel.apply_url = Some(format!(
+                    "/assign?{}",
+                    serde_urlencoded::to_string(q).unwrap_or_default()
+                ));
+            }
+        }
         Err(e) => panel.error = Some(FormError::from(e)),
     }
     if hx {

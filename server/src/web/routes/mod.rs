@@ -3,6 +3,7 @@
 pub mod advisor;
 pub mod alerts;
 pub mod api;
+pub mod assignments;
 pub mod export;
 pub mod health;
 pub mod namespaces;
@@ -79,6 +80,8 @@ pub struct Nav {
     pub snapshot: Option<Snapshot>,
     /// Set when the request chose a snapshot (or cluster): links keep it.
     pub pinned: Option<i64>,
+    /// A change just made (`?applied=<audit id>`), with its Undo.
+    pub notice: Option<assignments::Notice>,
 }
 
 impl Nav {
@@ -87,7 +90,14 @@ impl Nav {
             active,
             snapshot: snapshot.clone(),
             pinned: None,
+            notice: None,
         }
+    }
+
+    /// Shows what was just changed, with its Undo.
+    pub fn notice(mut self, notice: Option<assignments::Notice>) -> Self {
+        self.notice = notice;
+        self
     }
 
     /// Keeps the chosen snapshot in the navigation links.

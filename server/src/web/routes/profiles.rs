@@ -880,6 +880,8 @@ pub struct VerdictView {
     pub policy: Option<String>,
     pub violations: Vec<ViolationView>,
     pub preview: Option<PreviewView>,
+    /// What the workload's exemptions excuse, in words (empty: nothing).
+    pub exempt: String,
 }
 
 impl VerdictView {
@@ -959,6 +961,7 @@ pub fn verdict_view(entry: &Entry, template: &PodTemplate, kind: &str) -> Verdic
         policy: v.policy,
         violations,
         preview,
+        exempt: String::new(),
     }
 }
 

@@ -333,6 +333,60 @@ pub struct WorkloadPage {
     pub recommended: &'static crate::policy::profiles::Preset,
     /// Its connections in the advisor's graph, in and out.
     pub connections: Vec<crate::advisor::graph::EdgeJson>,
+    /// The profile in force in each mode, judged with its exemptions.
+    pub in_force: Vec<ModeVerdict>,
+    /// Its exemptions, active and expired.
+    pub exemptions: Vec<super::assignments::ExemptionRow>,
+    pub exempt_form: ExemptionFormState,
+    /// Profiles that can be assigned: (value, label).
+    pub options: Vec<(String, String)>,
+    /// This page's URL, where forms return.
+    pub back: String,
+    /// The snapshot chosen explicitly (forms keep it), or empty.
+    pub snapshot_param: String,
+}
+
+/// The exemption form's values and error, kept when it is sent back.
+#[derive(Debug, Clone, Default)]
+pub struct ExemptionFormState {
+    /// (field, message).
+    pub error: Option<(String, String)>,
+    pub container: String,
+    pub control: String,
+    pub reason: String,
+    pub owner: String,
+    pub expires: String,
+}
+
+impl ExemptionFormState {
+    pub fn error_for(&self, field: &str) -> Option<&str> {
+        self.error
+            .as_ref()
+            .filter(|(f, _)| f == field)
+            .map(|(_, m)| m.as_str())
+    }
+    pub fn other_error(&self) -> Option<&str> {
+        self.error
+            .as_ref()
+            .filter(|(f, _)| {
+                !["container", "control", "reason", "owner", "expiresAt"].contains(&f.as_str())
+            })
+            .map(|(_, m)| m.as_str())
+    }
+}
+
+/// The verdict of the profile in force in one mode, exemptions applied.
+pub struct ModeVerdict {
+    pub mode: crate::policy::assignments::Mode,
+    /// `None`: no profile applies in this mode.
+    pub profile: Option<String>,
+    pub source: &'static str,
+    pub allowed: bool,
+    /// `✓ allowed`, `✗ rejected`, `⚠ warned`, `⚠ audited`.
+    pub status: String,
+    /// What the exemptions excuse, in words (empty when nothing).
+    pub exempt_words: String,
+    pub message: String,
 }
 
 /// The verdict of each Pod Security level (latest) that can deny, on a template.
@@ -382,6 +436,9 @@ impl WorkloadPage {
             self.w.row.namespace, self.w.row.kind, self.w.row.name
         )
     }
+    pub fn controls(&self) -> [Control; 16] {
+        Control::ALL
+    }
     pub fn has_previews(&self) -> bool {
         self.profiles.iter().any(|v| v.preview.is_some())
     }
@@ -398,37 +455,185 @@ async fn show(
     State(state): State<AppState>,
     Path((ns, kind, name)): Path<(String, String, String)>,
     Query(sp): Query<super::SnapshotParam>,
+    Query(np): Query<super::assignments::NoticeParam>,
 ) -> Result<Response, AppError> {
     let pin = sp.id(&state.pool).await?;
+    let back = format!("{}{}", workload_url(&ns, &kind, &name), snapshot_query(pin));
+    let notice = super::assignments::notice(&state, &np, &back).await?;
+    Ok(render_workload(
+        &state,
+        &ns,
+        &kind,
+        &name,
+        pin,
+        notice,
+        ExemptionFormState::default(),
+    )
+    .await?
+    .into_response())
+}
+
+/// An exemption in words: `privileged exempt until 2027-01-31 (owner team-x)`.
+pub fn exemption_words(e: &crate::policy::assignments::Exemption) -> String {
+    let scope = match (&e.container, e.control) {
+        (None, None) => "the whole workload".to_owned(),
+        (Some(c), None) => format!("container {c}"),
+        (None, Some(k)) => k.slug().to_owned(),
+        (Some(c), Some(k)) => format!("{} in container {c}", k.slug()),
+    };
+    format!(
+        "{scope} exempt until {} (owner {})",
+        super::assignments::until_words(e.expires_at),
+        e.owner
+    )
+}
+
+/// The workload page, with the exemption form's state (for errors).
+pub async fn render_workload(
+    state: &AppState,
+    ns: &str,
+    kind: &str,
+    name: &str,
+    pin: Option<i64>,
+    notice: Option<super::assignments::Notice>,
+    exempt_form: ExemptionFormState,
+) -> Result<WorkloadPage, AppError> {
+    use crate::policy::assignments::{self as asg, Mode};
     let Some(snapshot) = chosen_snapshot(&state.pool, pin).await? else {
         return Err(AppError::NotFound("No snapshot has been taken yet.".into()));
     };
-    let Some(w) = workloads::get(&state.pool, snapshot.id, &ns, &kind, &name).await? else {
+    let Some(w) = workloads::get(&state.pool, snapshot.id, ns, kind, name).await? else {
         return Err(AppError::NotFound(format!(
             "There is no workload {ns}/{kind}/{name} in snapshot {}.",
             snapshot.id
         )));
     };
     let entries = super::profiles::catalogue(&state.pool).await?;
-    let (template, kind) = (w.template.clone(), w.row.kind.clone());
+    let (template, wkind) = (w.template.clone(), w.row.kind.clone());
+    let wid = format!("{}/{}/{}", w.row.namespace, w.row.kind, w.row.name);
+    let (rules_now, cluster_now) = (state.rules.get(), snapshot.cluster.clone());
     let (profiles, recommended) = tokio::task::spawn_blocking(move || {
-        (
-            super::profiles::verdict_views(&entries, &template, &kind),
-            crate::policy::profiles::recommend(&template),
-        )
+        let mut views = super::profiles::verdict_views(&entries, &template, &wkind);
+        // The verdicts reflect the workload's exemptions, and say so.
+        let exempt = rules_now.exemptions_for(&cluster_now, &wid, crate::now_ms());
+        if !exempt.is_empty() {
+            let words = exempt
+                .list
+                .iter()
+                .map(|e| exemption_words(e))
+                .collect::<Vec<_>>()
+                .join("; ");
+            for (view, entry) in views.iter_mut().zip(&entries) {
+                if view.allowed {
+                    continue;
+                }
+                let judged = asg::judge(&entry.profile, &template, &exempt);
+                if judged.allowed {
+                    view.allowed = true;
+                    view.satisfied = judged.satisfied();
+                    view.exempt = words.clone();
+                } else if judged.violations.len() < view.violations.len() {
+                    // Only what is still failing is listed.
+                    view.violations
+                        .retain(|v| judged.violations.iter().any(|j| j.check == v.check));
+                    view.message = judged.message;
+                    view.exempt = format!("some violations excused: {words}");
+                }
+            }
+        }
+        (views, crate::policy::profiles::recommend(&template))
     })
     .await
     .map_err(|e| AppError::Internal(format!("evaluating profiles: {e}")))?;
-    let advisor = super::advisor::advisor_for(&state, &snapshot).await?;
+    let advisor = super::advisor::advisor_for(state, &snapshot).await?;
     let id = format!("{}/{}/{}", w.row.namespace, w.row.kind, w.row.name);
     let connections = advisor.graph.connections_of(&advisor.cluster, &id);
+
+    let rules = state.rules.get();
+    let now = crate::now_ms();
+    let key = crate::model::WorkloadKey::parse(&id);
+    let labels = advisor
+        .cluster
+        .namespace_labels
+        .get(w.row.namespace.as_str());
+    let exempt = rules.exemptions_for(&snapshot.cluster, &id, now);
+    let applied = match &key {
+        Some(k) => rules.effective(&snapshot.cluster, k, labels),
+        None => [None, None, None],
+    };
+    let in_force = Mode::ALL
+        .iter()
+        .zip(applied)
+        .map(|(&mode, a)| {
+            let Some(a) = a else {
+                return ModeVerdict {
+                    mode,
+                    profile: None,
+                    source: "",
+                    allowed: true,
+                    status: "no profile".to_owned(),
+                    exempt_words: String::new(),
+                    message: String::new(),
+                };
+            };
+            let full = crate::policy::profiles::evaluate(&a.profile, &w.template);
+            let judged = asg::judge(&a.profile, &w.template, &exempt);
+            let status = match (judged.allowed, mode) {
+                (true, _) => "✓ allowed",
+                (false, Mode::Enforce) => "✗ rejected",
+                (false, Mode::Warn) => "⚠ warned",
+                (false, Mode::Audit) => "⚠ audited",
+            };
+            let excused = !full.allowed
+                && (judged.allowed || judged.violations.len() < full.violations.len());
+            let exempt_words = if excused {
+                exempt
+                    .list
+                    .iter()
+                    .map(|e| exemption_words(e))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            } else {
+                String::new()
+            };
+            ModeVerdict {
+                mode,
+                profile: Some(a.profile.name.clone()),
+                source: a.source.words(),
+                allowed: judged.allowed,
+                status: status.to_owned(),
+                exempt_words,
+                message: judged.message,
+            }
+        })
+        .collect();
+    let q = snapshot_query(pin);
+    let exemptions = rules
+        .exemptions
+        .iter()
+        .filter(|e| e.cluster == snapshot.cluster && e.workload == id)
+        .map(|e| super::assignments::ExemptionRow {
+            active: e.active(now),
+            until: super::assignments::until_words(e.expires_at),
+            workload_url: String::new(),
+            e: e.clone(),
+        })
+        .collect();
+    let back = format!("{}{q}", workload_url(ns, kind, name));
     Ok(WorkloadPage {
-        nav: Nav::new("workloads", &Some(snapshot.clone())).pin(pin),
+        nav: Nav::new("workloads", &Some(snapshot.clone()))
+            .pin(pin)
+            .notice(notice),
         profiles,
         recommended,
         connections,
+        in_force,
+        exemptions,
+        exempt_form,
+        options: super::assignments::profile_options(&state.pool).await?,
+        back,
+        snapshot_param: pin.map(|id| id.to_string()).unwrap_or_default(),
         w,
         snapshot,
-    }
-    .into_response())
+    })
 }

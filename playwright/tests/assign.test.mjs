@@ -1,0 +1,68 @@
+// Assign restricted (enforce) to a demo namespace from the Namespaces page,
+// through the preview, see the row change, then undo it from the audit log
+// on Settings.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startServer, launchBrowser } from './harness.mjs';
+
+const shots = join(dirname(fileURLToPath(import.meta.url)), '..', 'screenshots');
+let server;
+let browser;
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+  mkdirSync(shots, { recursive: true });
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+test('assign restricted to shop through the preview, then undo it from Settings', async () => {
+  const page = await browser.newPage({ viewport: { width: 1500, height: 1100 } });
+  await page.goto(server.url + '/namespaces');
+  const row = page.locator('tr[data-namespace="shop"]');
+  const enforce = row.locator('[data-testid="in-force"] li[data-mode="enforce"]');
+  const was = (await enforce.textContent()).trim();
+  assert.ok(!was.includes('(assigned'), `shop starts without an assignment: ${was}`);
+
+  // The row's form: restricted, enforce → the confirm step.
+  const form = row.getByTestId('assign-form');
+  await form.locator('select[name="profile"]').selectOption('restricted');
+  await form.locator('select[name="mode"]').selectOption('enforce');
+  await form.getByRole('button', { name: 'Assign…' }).click();
+  await page.waitForURL(/\/assign\?/);
+  await page.getByTestId('before-after').waitFor();
+  assert.match(await page.locator('h1').textContent(), /Assign restricted \(enforce\) to namespace shop/);
+  assert.match(await page.getByTestId('replaces').textContent(), /nothing: no assignment yet/);
+  const rejected = await page.getByTestId('blocked').locator('li').count();
+  assert.ok(rejected > 0, 'restricted rejects some shop workloads');
+  await page.screenshot({ path: join(shots, 'assign-confirm.png'), fullPage: true });
+
+  // Apply: back on Namespaces with a notice, the row changed.
+  await page.getByTestId('apply').click();
+  await page.waitForURL(/\/namespaces\?applied=\d+/);
+  assert.match(await page.getByTestId('notice').textContent(), /Assigned restricted \(enforce\) to namespace shop/);
+  const now = (await enforce.textContent()).replace(/\s+/g, ' ').trim();
+  assert.match(now, /enforce: restricted:latest \(assigned/);
+
+  // Settings: the audit log has it, newest first; Undo restores the row.
+  await page.goto(server.url + '/settings');
+  const entry = page.getByTestId('audit').locator('tbody tr').first();
+  assert.match(await entry.textContent(), /Assigned restricted \(enforce\) to namespace shop/);
+  await entry.getByTestId('undo').click();
+  await page.waitForURL(/\/settings\?applied=\d+/);
+  assert.match(await page.getByTestId('notice').textContent(), /Undid change #\d+: namespace shop back to nothing/);
+  const undone = page.getByTestId('audit').locator('tbody tr').nth(1);
+  assert.match(await undone.textContent(), /cannot undo: already undone/);
+  await page.screenshot({ path: join(shots, 'settings-audit.png'), fullPage: true });
+
+  await page.goto(server.url + '/namespaces');
+  assert.equal((await enforce.textContent()).trim(), was, 'the row is back to what it was');
+  await page.close();
+});
