@@ -1,6 +1,7 @@
 // Assign restricted (enforce) to a demo namespace from the Namespaces page,
-// through the preview, see the row change, then undo it from the audit log
-// on Settings.
+// through the preview, see the row change and the alerts appear (live, without
+// a new snapshot), acknowledge one, then undo the assignment from the audit
+// log on Settings and see its alerts resolve.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
@@ -23,7 +24,7 @@ after(async () => {
   await server?.stop();
 });
 
-test('assign restricted to shop through the preview, then undo it from Settings', async () => {
+test('assign restricted to shop through the preview, see alerts, acknowledge, undo from Settings', async () => {
   const page = await browser.newPage({ viewport: { width: 1500, height: 1100 } });
   await page.goto(server.url + '/namespaces');
   const row = page.locator('tr[data-namespace="shop"]');
@@ -51,6 +52,21 @@ test('assign restricted to shop through the preview, then undo it from Settings'
   const now = (await enforce.textContent()).replace(/\s+/g, ' ').trim();
   assert.match(now, /enforce: restricted:latest \(assigned/);
 
+  // Alerts: the assignment raises alerts for shop at once; the table
+  // refreshes itself every few seconds, so wait for them to show.
+  await page.goto(server.url + '/alerts?namespace=shop&mode=enforce');
+  const mine = page.getByTestId('alert-row').filter({ hasText: 'restricted:latest' });
+  await mine.first().waitFor({ timeout: 20000 });
+  const raised = await mine.count();
+  assert.ok(raised > 0, 'restricted in enforce raises alerts in shop');
+  const first = mine.first();
+  const firstId = await first.getAttribute('id');
+  assert.match(await first.getByTestId('alert-state').textContent(), /open/);
+  await first.getByTestId('acknowledge').click();
+  const acked = page.locator(`#${firstId}`);
+  await acked.getByTestId('alert-state').filter({ hasText: 'acknowledged' }).waitFor();
+  await page.screenshot({ path: join(shots, 'alerts.png'), fullPage: true });
+
   // Settings: the audit log has it, newest first; Undo restores the row.
   await page.goto(server.url + '/settings');
   const entry = page.getByTestId('audit').locator('tbody tr').first();
@@ -64,5 +80,17 @@ test('assign restricted to shop through the preview, then undo it from Settings'
 
   await page.goto(server.url + '/namespaces');
   assert.equal((await enforce.textContent()).trim(), was, 'the row is back to what it was');
+
+  // The undone assignment's alerts resolve by themselves, the acknowledged one too.
+  await page.goto(server.url + '/alerts?namespace=shop&mode=enforce&state=resolved');
+  const resolved = page.getByTestId('alert-row').filter({ hasText: 'restricted:latest' });
+  await resolved.nth(raised - 1).waitFor({ timeout: 20000 });
+  assert.equal(await resolved.count(), raised);
+  await page.goto(server.url + '/alerts?namespace=shop&mode=enforce&state=open,acknowledged');
+  assert.equal(
+    await page.getByTestId('alert-row').filter({ hasText: 'restricted:latest' }).count(),
+    0,
+    'no restricted alert stays open after the undo',
+  );
   await page.close();
 });
