@@ -52,7 +52,13 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::namespaces::router())
         .merge(routes::profiles::router())
         .merge(routes::snapshots::router())
-        .nest("/api/v1", routes::api::router().merge(routes::advisor::api()))
+        .merge(routes::admission::router())
+        .nest(
+            "/api/v1",
+            routes::api::router()
+                .merge(routes::advisor::api())
+                .merge(routes::admission::api()),
+        )
         .merge(routes::health::router())
         .route("/static/{name}", get(static_file))
         .fallback(not_found)
