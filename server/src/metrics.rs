@@ -178,7 +178,9 @@ fn render_with(open: Result<Vec<(String, i64)>, sqlx::Error>) -> String {
             }
         }
     }
-    out.push_str("# HELP portcullis_admission_review_duration_seconds Time to answer an admission review.\n");
+    out.push_str(
+        "# HELP portcullis_admission_review_duration_seconds Time to answer an admission review.\n",
+    );
     out.push_str("# TYPE portcullis_admission_review_duration_seconds histogram\n");
     for (i, le) in BUCKETS.iter().enumerate() {
         let _ = writeln!(
@@ -229,7 +231,11 @@ fn render_with(open: Result<Vec<(String, i64)>, sqlx::Error>) -> String {
     match open {
         Ok(rows) => {
             for (ns, n) in rows {
-                let _ = writeln!(out, "portcullis_alerts_open{{namespace=\"{}\"}} {n}", label(&ns));
+                let _ = writeln!(
+                    out,
+                    "portcullis_alerts_open{{namespace=\"{}\"}} {n}",
+                    label(&ns)
+                );
             }
         }
         Err(e) => {

@@ -386,10 +386,9 @@ impl Webhook {
                     d.profile.clone_from(&a.profile.name);
                     d.message.clone_from(&text);
                 }
-                response.audit_annotations.insert(
-                    "pod-security.kubernetes.io/audit-violations".into(),
-                    text,
-                );
+                response
+                    .audit_annotations
+                    .insert("pod-security.kubernetes.io/audit-violations".into(), text);
                 failed_modes.push(Mode::Audit);
             }
         }
@@ -435,13 +434,18 @@ fn parse_workload(raw: &str, req: &Request<'_>, what: &str) -> Result<Workload, 
         _ => req.kind.kind.clone(),
     };
     if !WORKLOAD_KINDS.contains(&kind.as_str()) {
-        let kind = if kind.is_empty() { "object without a kind".to_owned() } else { kind };
+        let kind = if kind.is_empty() {
+            "object without a kind".to_owned()
+        } else {
+            kind
+        };
         return Err(format!(
             "{what} is a {kind}, not a Pod or a workload with a pod template ({})",
             WORKLOAD_KINDS.join(", ")
         ));
     }
-    obj.entry("kind").or_insert_with(|| Value::String(kind.clone()));
+    obj.entry("kind")
+        .or_insert_with(|| Value::String(kind.clone()));
     if !obj.get("apiVersion").is_some_and(Value::is_string) {
         let gv = if req.kind.group.is_empty() {
             req.kind.version.clone()
@@ -456,18 +460,16 @@ fn parse_workload(raw: &str, req: &Request<'_>, what: &str) -> Result<Workload, 
     let Value::Object(meta) = meta else {
         return Err(format!("{what}.metadata is not an object"));
     };
-    let has = |m: &serde_json::Map<String, Value>, k: &str| {
-        matches!(m.get(k), Some(Value::String(s)) if !s.is_empty())
-    };
+    let has = |m: &serde_json::Map<String, Value>, k: &str| matches!(m.get(k), Some(Value::String(s)) if !s.is_empty());
     if !has(meta, "name") {
-        let name = req
-            .name
-            .clone()
-            .filter(|n| !n.is_empty())
-            .or_else(|| match meta.get("generateName") {
-                Some(Value::String(g)) if !g.is_empty() => Some(g.clone()),
-                _ => None,
-            });
+        let name =
+            req.name
+                .clone()
+                .filter(|n| !n.is_empty())
+                .or_else(|| match meta.get("generateName") {
+                    Some(Value::String(g)) if !g.is_empty() => Some(g.clone()),
+                    _ => None,
+                });
         if let Some(name) = name {
             meta.insert("name".into(), Value::String(name));
         }
@@ -535,8 +537,7 @@ pub fn significant_update(old: &Workload, new: &Workload) -> bool {
     if ni.len() != oi.len() {
         return true;
     }
-    if n
-        .containers
+    if n.containers
         .iter()
         .zip(&o.containers)
         .chain(ni.iter().zip(oi))
@@ -591,10 +592,7 @@ async fn handle(w: Arc<Webhook>, body: Body, mutate: bool) -> HttpResponse {
             let over = std::error::Error::source(&e)
                 .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
             let message = if over {
-                format!(
-                    "the body is larger than {} MiB",
-                    BODY_LIMIT / (1024 * 1024)
-                )
+                format!("the body is larger than {} MiB", BODY_LIMIT / (1024 * 1024))
             } else {
                 "the body could not be read".to_owned()
             };

@@ -51,12 +51,14 @@ pub fn load_key_pair(cert: &Path, key: &Path) -> Result<CertifiedKey, String> {
     })
 }
 
-/// What identifies a version of a file: modification time and length.
-type Stamp = Option<(SystemTime, u64)>;
+/// What identifies a version of the files: their modification times and
+/// contents (timestamps alone can miss a change made within the same clock
+/// tick, and the files are small).
+type Stamp = Option<(SystemTime, Vec<u8>)>;
 
 fn stamp(p: &Path) -> Stamp {
-    let m = std::fs::metadata(p).ok()?;
-    Some((m.modified().ok()?, m.len()))
+    let modified = std::fs::metadata(p).ok()?.modified().ok()?;
+    Some((modified, std::fs::read(p).ok()?))
 }
 
 /// The serving certificate, swapped when its files change (see [`CertReloader::watch`]).
@@ -124,7 +126,12 @@ impl CertReloader {
 
 impl ResolvesServerCert for CertReloader {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.current.read().unwrap_or_else(|p| p.into_inner()).clone())
+        Some(
+            self.current
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        )
     }
 }
 

@@ -222,6 +222,7 @@ impl LiveCluster {
         let finished_at = crate::now_ms();
         let outcome = match result {
             Ok((id, inv)) => {
+                crate::metrics::record_snapshot(started.elapsed(), inv.workloads.len());
                 let outcome = Outcome::Stored {
                     snapshot: id,
                     finished_at,

@@ -1,6 +1,7 @@
 //! Command-line interface: `serve`, `snapshot` (and, as they land, `check`,
 //! `export`, `webhook-config`).
 
+pub mod admission;
 pub mod check;
 pub mod live;
 
@@ -51,6 +52,8 @@ pub enum Command {
         /// Name to store snapshots under (default: the kube context, or `manifests`).
         #[arg(long, value_name = "NAME")]
         cluster: Option<String>,
+        #[command(flatten)]
+        webhook: admission::WebhookArgs,
     },
     /// Take one snapshot into the database and exit. Exits non-zero with the
     /// reason when it fails, leaving the database as it was.
@@ -244,6 +247,7 @@ pub async fn snapshot_manifests(
     paths: &[PathBuf],
     cluster: &str,
 ) -> anyhow::Result<(i64, Inventory)> {
+    let started = std::time::Instant::now();
     let inv = {
         let paths = paths.to_vec();
         tokio::task::spawn_blocking(move || crate::ingest::manifests::load_paths(&paths)).await?
@@ -273,6 +277,7 @@ pub async fn snapshot_manifests(
         ),
     };
     let id = store::snapshots::insert(pool, &source, &inv, crate::now_ms(), level_of).await?;
+    crate::metrics::record_snapshot(started.elapsed(), inv.workloads.len());
     Ok((id, inv))
 }
 
@@ -281,6 +286,7 @@ pub async fn seed_if_empty(pool: &sqlx::SqlitePool) -> anyhow::Result<Option<i64
     if store::snapshots::count(pool).await? > 0 {
         return Ok(None);
     }
+    let started = std::time::Instant::now();
     let inv = crate::ingest::seed::load();
     print_load_errors(&inv);
     let source = SnapshotSource {
@@ -288,6 +294,7 @@ pub async fn seed_if_empty(pool: &sqlx::SqlitePool) -> anyhow::Result<Option<i64
         source: "seed/ (the demo cluster built into Portcullis)".to_owned(),
     };
     let id = store::snapshots::insert(pool, &source, &inv, crate::now_ms(), level_of).await?;
+    crate::metrics::record_snapshot(started.elapsed(), inv.workloads.len());
     Ok(Some(id))
 }
 
@@ -316,6 +323,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             kube,
             snapshot_interval,
             cluster,
+            webhook,
         } => {
             let pool = store::open(&db)
                 .await
@@ -365,7 +373,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let mut state = crate::AppState::load(pool).await?;
             state.live = live;
-            crate::serve(listener, state, shutdown_signal()).await?;
+            // One signal stops both listeners.
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                let _ = stop.send(true);
+            });
+            let when_stopped = move || {
+                let mut rx = stopped.clone();
+                async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                }
+            };
+            let hook = admission::start(
+                &webhook,
+                &state,
+                std::sync::Arc::new(crate::admission::NoAlerts),
+                when_stopped(),
+            )
+            .await?;
+            crate::serve(listener, state, when_stopped()).await?;
+            if let Some(hook) = hook {
+                hook.await??;
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Snapshot {

@@ -112,10 +112,11 @@ pub async fn list(
 
 /// Namespaces that appear in the log, for the filter.
 pub async fn namespaces(pool: &SqlitePool) -> Result<Vec<String>, sqlx::Error> {
-    let rows: Vec<(String,)> =
-        sqlx::query_as("SELECT DISTINCT namespace FROM admission_log WHERE namespace <> '' ORDER BY namespace")
-            .fetch_all(pool)
-            .await?;
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT DISTINCT namespace FROM admission_log WHERE namespace <> '' ORDER BY namespace",
+    )
+    .fetch_all(pool)
+    .await?;
     Ok(rows.into_iter().map(|(n,)| n).collect())
 }
 

@@ -209,7 +209,7 @@ pub async fn assign(
     actor: &str,
     now: i64,
 ) -> Result<Option<AuditEntry>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let before = current_assignment(&mut tx, cluster, target, mode).await?;
     if before.as_deref() == Some(profile) {
         return Ok(None);
@@ -242,7 +242,7 @@ pub async fn unassign(
     actor: &str,
     now: i64,
 ) -> Result<Option<AuditEntry>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let Some(before) = current_assignment(&mut tx, cluster, target, mode).await? else {
         return Ok(None);
     };
@@ -371,7 +371,7 @@ pub async fn exempt(
     actor: &str,
     now: i64,
 ) -> Result<(Exemption, AuditEntry), sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let stored = insert_exemption(&mut tx, None, e, actor, now).await?;
     let entry = log(
         &mut tx,
@@ -413,7 +413,7 @@ pub async fn unexempt(
     actor: &str,
     now: i64,
 ) -> Result<AuditEntry, ChangeError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let Some(e) = get_exemption(&mut tx, id).await? else {
         return Err(ChangeError::NoExemption(id));
     };
@@ -497,7 +497,7 @@ pub async fn undo(
     actor: &str,
     now: i64,
 ) -> Result<AuditEntry, ChangeError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let entry: Option<AuditEntry> = sqlx::query_as(
         "SELECT id, at, actor, action, cluster, subject, before, after, undo_of, undone_by
          FROM audit_log WHERE id = ?",
