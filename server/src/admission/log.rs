@@ -92,12 +92,12 @@ pub trait AlertSink: Send + Sync + 'static {
     fn raise(&self, decision: &Decision);
 }
 
-/// The sink until alerts are connected: a log line per decision.
+/// The sink until alerts are connected: a debug log line per decision.
 pub struct NoAlerts;
 
 impl AlertSink for NoAlerts {
     fn raise(&self, d: &Decision) {
-        tracing::info!(
+        tracing::debug!(
             workload = %d.workload(),
             verdict = d.verdict.as_str(),
             findings = d.findings.len(),
@@ -114,7 +114,7 @@ pub fn on_decision(sink: &dyn AlertSink, decision: &Decision) {
 }
 
 enum Msg {
-    Decision(Decision),
+    Decision(Box<Decision>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -127,7 +127,7 @@ pub struct LogHandle {
 impl LogHandle {
     /// Queues a decision; never waits.
     pub fn record(&self, d: Decision) {
-        if self.tx.try_send(Msg::Decision(d)).is_err() {
+        if self.tx.try_send(Msg::Decision(Box::new(d))).is_err() {
             metrics::record_log_dropped();
         }
     }
@@ -155,7 +155,7 @@ async fn writer(pool: SqlitePool, mut rx: mpsc::Receiver<Msg>, sink: Arc<dyn Ale
         let mut next = Some(first);
         while let Some(msg) = next.take() {
             match msg {
-                Msg::Decision(d) => batch.push(d),
+                Msg::Decision(d) => batch.push(*d),
                 Msg::Flush(done) => waiting.push(done),
             }
             if batch.len() < BATCH {

@@ -53,7 +53,7 @@ pub enum Command {
         #[arg(long, value_name = "NAME")]
         cluster: Option<String>,
         #[command(flatten)]
-        webhook: admission::WebhookArgs,
+        webhook: Box<admission::WebhookArgs>,
     },
     /// Take one snapshot into the database and exit. Exits non-zero with the
     /// reason when it fails, leaving the database as it was.

@@ -1271,3 +1271,49 @@ fn significant_updates_follow_pod_security_admission() {
     let t: &PodTemplate = &base.template;
     assert_eq!(t.spec.containers.len(), 1);
 }
+
+#[test]
+fn deploy_runs_the_webhook_with_flags_serve_accepts() {
+    let path = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/deployment.yaml"
+    ));
+    let text = std::fs::read_to_string(path).expect("deployment.yaml");
+    let d: Value = serde_yaml_ng::from_str(&text).expect("yaml");
+    let pod = &d["spec"]["template"]["spec"];
+    let c = &pod["containers"][0];
+    let args: Vec<&str> = c["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    use clap::Parser as _;
+    let cli = portcullis::cli::Cli::try_parse_from(std::iter::once("portcullis").chain(args))
+        .expect("serve accepts the deployment's arguments");
+    let portcullis::cli::Command::Serve { webhook, .. } = cli.command else {
+        panic!("not serve");
+    };
+    let listen = webhook.webhook_listen.expect("--webhook-listen");
+    assert!(
+        c["ports"]
+            .as_array()
+            .expect("ports")
+            .iter()
+            .any(|p| p["name"] == "webhook" && p["containerPort"] == listen.port())
+    );
+    let cert = webhook.tls_cert.expect("--tls-cert");
+    let mount = c["volumeMounts"]
+        .as_array()
+        .expect("mounts")
+        .iter()
+        .find(|m| cert.starts_with(m["mountPath"].as_str().unwrap_or("-")))
+        .expect("the certificate is mounted");
+    let volume = pod["volumes"]
+        .as_array()
+        .expect("volumes")
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .expect("volume");
+    assert_eq!(volume["secret"]["secretName"], "portcullis-webhook-tls");
+}
