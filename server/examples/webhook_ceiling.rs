@@ -123,11 +123,66 @@ fn body(out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// In-process cost of one review, by stage (no HTTP, no TLS).
+async fn stages(file: &Path) -> anyhow::Result<()> {
+    use std::time::Instant;
+    let body = std::fs::read(file)?;
+    let dir = std::env::temp_dir().join(format!("webhook-stages-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let pool = portcullis::store::open(&dir.join("p.db")).await?;
+    portcullis::cli::seed_if_empty(&pool).await?;
+    let state = portcullis::AppState::load(pool).await?;
+    let cluster = portcullis::store::snapshots::latest(&state.pool)
+        .await?
+        .map(|s| s.cluster)
+        .unwrap_or_default();
+    let webhook = portcullis::admission::Webhook::start(
+        &state,
+        portcullis::admission::Config::new(cluster),
+        std::sync::Arc::new(portcullis::admission::NoAlerts),
+    )
+    .await?;
+    let review: Value = serde_json::from_slice(&body)?;
+    let object = serde_json::to_string(&review["request"]["object"])?;
+    const N: u32 = 20_000;
+    let time = |name: &str, f: &mut dyn FnMut()| {
+        for _ in 0..200 {
+            f();
+        }
+        let t = Instant::now();
+        for _ in 0..N {
+            f();
+        }
+        eprintln!("{name:<40} {:>8.1} µs", t.elapsed().as_secs_f64() * 1e6 / f64::from(N));
+    };
+    time("parse the review envelope (raw object)", &mut || {
+        let r: portcullis::admission::review::ReviewIn<'_> =
+            serde_json::from_slice(&body).expect("review");
+        std::hint::black_box(r);
+    });
+    time("parse the object to a JSON Value", &mut || {
+        let v: Value = serde_json::from_str(&object).expect("value");
+        std::hint::black_box(v);
+    });
+    time("read the workload (ingest::manifests)", &mut || {
+        let v: Value = serde_json::from_str(&object).expect("value");
+        let mut inv = portcullis::model::Inventory::default();
+        portcullis::ingest::manifests::load_value(v, &Default::default(), &mut inv);
+        std::hint::black_box(inv);
+    });
+    time("whole review (answer + decision)", &mut || {
+        std::hint::black_box(webhook.review(&body, false));
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     match args.as_slice() {
         ["body", out] => body(Path::new(out)),
+        ["stages", file] => tokio::runtime::Runtime::new()?.block_on(stages(Path::new(file))),
         ["serve", addr, cert, key] => {
             tokio::runtime::Runtime::new()?.block_on(serve(addr, Path::new(cert), Path::new(key)))
         }

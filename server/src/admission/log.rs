@@ -4,6 +4,7 @@
 //! [`AlertSink`]. A review never waits for it: when the queue is full the
 //! decision is dropped and counted (`portcullis_admission_log_dropped_total`).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -11,7 +12,8 @@ use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::{self, ReviewVerdict};
-use crate::policy::assignments::{Finding, Mode};
+use crate::model::{PodTemplate, WorkloadKey};
+use crate::policy::assignments::{self, Finding, Mode, Rules};
 
 /// Rows kept in `admission_log`.
 pub const KEEP: i64 = 10_000;
@@ -42,11 +44,21 @@ pub struct Decision {
     /// The cluster whose rules applied.
     #[serde(skip)]
     pub cluster: String,
-    /// For a rejection or a failed audit (not in dry runs): one finding per
-    /// failing (container, control) of the modes that failed, as
-    /// [`crate::policy::assignments::findings`] makes them for alerts.
+    /// For a rejection or a failed audit (not in dry runs): what was judged,
+    /// so [`Decision::findings`] can make the alerts off the request path.
     #[serde(skip)]
-    pub findings: Vec<Finding>,
+    pub subject: Option<Arc<Subject>>,
+}
+
+/// What a decision judged, kept for its alerts.
+#[derive(Debug)]
+pub struct Subject {
+    pub rules: Arc<Rules>,
+    pub key: WorkloadKey,
+    pub template: PodTemplate,
+    pub labels: Option<BTreeMap<String, String>>,
+    /// The modes whose profile the object failed (enforce, audit).
+    pub failed: Vec<Mode>,
 }
 
 fn verdict_str<S: serde::Serializer>(v: &ReviewVerdict, s: S) -> Result<S::Ok, S::Error> {
@@ -69,13 +81,33 @@ impl Decision {
             message: String::new(),
             dry_run: false,
             cluster: cluster.to_owned(),
-            findings: Vec::new(),
+            subject: None,
         }
     }
 
     /// Rejections and failed audits raise alerts; dry runs never do.
     pub fn raises_alert(&self) -> bool {
-        !self.dry_run && !self.findings.is_empty()
+        !self.dry_run && self.subject.is_some()
+    }
+
+    /// One finding per failing (container, control) of the modes that failed,
+    /// as [`crate::policy::assignments::findings`] makes them for alerts
+    /// (computed on each call: call it from the alert sink, not a request).
+    pub fn findings(&self) -> Vec<Finding> {
+        let Some(s) = &self.subject else {
+            return Vec::new();
+        };
+        assignments::findings(
+            &s.rules,
+            &self.cluster,
+            &s.key,
+            &s.template,
+            s.labels.as_ref(),
+            self.at,
+        )
+        .into_iter()
+        .filter(|f| s.failed.contains(&f.mode))
+        .collect()
     }
 
     /// `namespace/Kind/name`.
@@ -85,7 +117,7 @@ impl Decision {
 }
 
 /// Where decisions that must become alerts go. The alerts feature implements
-/// it (e.g. by upserting `decision.findings` with
+/// it (e.g. by upserting `decision.findings()` with
 /// `Finding::fingerprint(&decision.cluster)`); it is called from the log
 /// writer task, never from a request.
 pub trait AlertSink: Send + Sync + 'static {
@@ -100,7 +132,6 @@ impl AlertSink for NoAlerts {
         tracing::debug!(
             workload = %d.workload(),
             verdict = d.verdict.as_str(),
-            findings = d.findings.len(),
             "admission decision for alerts"
         );
     }

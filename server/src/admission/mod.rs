@@ -38,8 +38,8 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::AppState;
 use crate::metrics::{self, ReviewVerdict};
-use crate::model::{Origin, PodTemplate, WORKLOAD_KINDS, Workload, WorkloadKey, template_pointer};
-use crate::policy::assignments::{self, Finding, Mode};
+use crate::model::{Origin, PodTemplate, WORKLOAD_KINDS, Workload, template_pointer};
+use crate::policy::assignments::{self, Mode};
 use crate::rules::RulesHandle;
 
 pub use log::{AlertSink, Decision, NoAlerts};
@@ -279,11 +279,11 @@ impl Webhook {
             return Self::allow(d, format!("runtime class {rc} is exempt"));
         }
 
-        Ok(self.judge(&w, mutate, d))
+        Ok(self.judge(w, mutate, d))
     }
 
     /// The profiles in force on `w`, per mode, with exemptions.
-    fn judge(&self, w: &Workload, mutate: bool, d: &mut Decision) -> Response {
+    fn judge(&self, w: Workload, mutate: bool, d: &mut Decision) -> Response {
         let rules = self.rules.get();
         let labels = self.namespaces.get();
         let ns_labels = labels.get(&w.key.namespace);
@@ -400,32 +400,23 @@ impl Webhook {
             }
         }
         if !d.dry_run && !failed_modes.is_empty() {
-            d.findings = findings_of(&rules, cluster, &w.key, judged, ns_labels, now)
-                .into_iter()
-                .filter(|f| failed_modes.contains(&f.mode))
-                .collect();
+            d.subject = Some(Arc::new(log::Subject {
+                rules: rules.clone(),
+                template: mutated.unwrap_or(w.template),
+                key: w.key,
+                labels: ns_labels.cloned(),
+                failed: failed_modes,
+            }));
         }
         response
     }
-}
-
-fn findings_of(
-    rules: &assignments::Rules,
-    cluster: &str,
-    key: &WorkloadKey,
-    template: &PodTemplate,
-    labels: Option<&Labels>,
-    now: i64,
-) -> Vec<Finding> {
-    assignments::findings(rules, cluster, key, template, labels, now)
 }
 
 /// The Pod or workload in `raw`, read with the manifest loader. Its kind is
 /// its own (`kind`, else the request's); a missing name (pods of controllers
 /// only have `generateName` at creation) or namespace comes from the request.
 fn parse_workload(raw: &str, req: &Request<'_>, what: &str) -> Result<Workload, String> {
-    let mut value: Value =
-        serde_json::from_str(raw).map_err(|e| format!("{what} is not valid JSON: {e}"))?;
+    let mut value = slim(raw).map_err(|e| format!("{what} is not valid JSON: {e}"))?;
     let Value::Object(obj) = &mut value else {
         return Err(format!("{what} is not an object"));
     };
@@ -500,6 +491,58 @@ fn parse_workload(raw: &str, req: &Request<'_>, what: &str) -> Result<Workload, 
             .map(|s| s.as_str())
             .unwrap_or("unknown kind")
     ))
+}
+
+/// The parts of an object the loader reads, without what the API server adds
+/// (`metadata.managedFields`, `status`, …), which can be most of a review's
+/// bytes and would only be parsed to be dropped. Not an object: as it is.
+fn slim(raw: &str) -> Result<Value, serde_json::Error> {
+    #[derive(serde::Deserialize)]
+    struct Top {
+        #[serde(rename = "apiVersion")]
+        api_version: Option<Value>,
+        kind: Option<Value>,
+        metadata: Option<Meta>,
+        spec: Option<Value>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Meta {
+        name: Option<Value>,
+        #[serde(rename = "generateName")]
+        generate_name: Option<Value>,
+        namespace: Option<Value>,
+        uid: Option<Value>,
+        labels: Option<Value>,
+        annotations: Option<Value>,
+        #[serde(rename = "ownerReferences")]
+        owner_references: Option<Value>,
+    }
+    let top: Top = match serde_json::from_str(raw) {
+        Ok(t) => t,
+        // Not a map (or a field of the wrong shape): the loader says what.
+        Err(_) => return serde_json::from_str(raw),
+    };
+    let mut obj = serde_json::Map::new();
+    let put = |m: &mut serde_json::Map<String, Value>, k: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            m.insert(k.to_owned(), v);
+        }
+    };
+    put(&mut obj, "apiVersion", top.api_version);
+    put(&mut obj, "kind", top.kind);
+    if let Some(m) = top.metadata {
+        let mut meta = serde_json::Map::new();
+        put(&mut meta, "name", m.name);
+        put(&mut meta, "generateName", m.generate_name);
+        put(&mut meta, "namespace", m.namespace);
+        put(&mut meta, "uid", m.uid);
+        put(&mut meta, "labels", m.labels);
+        put(&mut meta, "annotations", m.annotations);
+        put(&mut meta, "ownerReferences", m.owner_references);
+        obj.insert("metadata".into(), Value::Object(meta));
+    }
+    put(&mut obj, "spec", top.spec);
+    Ok(Value::Object(obj))
 }
 
 /// Whether an UPDATE can change the verdict (pod-security-admission's

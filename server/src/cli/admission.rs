@@ -43,7 +43,7 @@ pub struct WebhookArgs {
     #[arg(long, value_enum, default_value = "deny")]
     pub failure_mode: FailureMode,
     /// Bound on answering one review (`2s`, `500ms`).
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = super::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = super::parse_duration)]
     pub webhook_timeout: Duration,
 }
 

@@ -255,11 +255,11 @@ async fn enforce_rejects_a_deployment_with_the_policy_cores_message() {
     assert_eq!(alerts.len(), 1);
     assert!(
         alerts[0]
-            .findings
+            .findings()
             .iter()
             .any(|f| f.control.slug() == "privileged" && f.mode == Mode::Enforce),
         "{:?}",
-        alerts[0].findings
+        alerts[0].findings()
     );
 }
 
@@ -321,7 +321,7 @@ async fn warn_allows_with_warnings_and_audit_allows_with_annotations_and_an_aler
     let alerts = h.alerts.taken();
     assert_eq!(alerts.len(), 1, "only the audit failure raises an alert");
     assert_eq!(alerts[0].workload(), "payments/CronJob/nightly");
-    assert!(alerts[0].findings.iter().all(|f| f.mode == Mode::Audit));
+    assert!(alerts[0].findings().iter().all(|f| f.mode == Mode::Audit));
 }
 
 #[tokio::test]
