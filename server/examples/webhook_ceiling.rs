@@ -88,7 +88,46 @@ fn body(out: &Path) -> anyhow::Result<()> {
         .find(|w| w.key.to_string() == "shop/Deployment/storefront")
         .ok_or_else(|| anyhow::anyhow!("the seed has no shop/Deployment/storefront"))?;
     let mut object = w.raw.clone();
-    let applied = serde_json::to_string(&w.raw)?;
+    // Configuration by environment, as typical services have it.
+    if let Some(Value::Array(containers)) = object.pointer_mut("/spec/template/spec/containers")
+        && let Some(Value::Object(c)) = containers.first_mut()
+    {
+        let env = c.entry("env").or_insert_with(|| json!([]));
+        if let Value::Array(env) = env {
+            for (i, name) in [
+                "LOG_LEVEL",
+                "LOG_FORMAT",
+                "HTTP_PORT",
+                "METRICS_PORT",
+                "CATALOG_URL",
+                "CART_URL",
+                "CHECKOUT_URL",
+                "SEARCH_URL",
+                "RECOMMENDATIONS_URL",
+                "CDN_BASE_URL",
+                "SESSION_TTL",
+                "CACHE_TTL",
+                "FEATURE_FLAGS",
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "OTEL_SERVICE_NAME",
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "REDIS_ADDR",
+                "REDIS_DB",
+                "RATE_LIMIT_RPS",
+                "I18N_DEFAULT_LOCALE",
+                "CURRENCY_DEFAULT",
+                "GOMAXPROCS",
+            ]
+            .iter()
+            .enumerate()
+            {
+                env.push(json!({"name": name, "value": format!("value-{i:02}-for-{}", name.to_lowercase())}));
+            }
+            env.push(json!({"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}));
+            env.push(json!({"name": "SESSION_KEY", "valueFrom": {"secretKeyRef": {"name": "storefront-session", "key": "key"}}}));
+        }
+    }
+    let applied = serde_json::to_string(&object)?;
     let meta = &mut object["metadata"];
     meta["uid"] = json!("6f1d2c3b-8e4a-4f0b-9a7e-2b1c0d9e8f7a");
     meta["resourceVersion"] = json!("48213377");
@@ -153,7 +192,10 @@ async fn stages(file: &Path) -> anyhow::Result<()> {
         for _ in 0..N {
             f();
         }
-        eprintln!("{name:<40} {:>8.1} µs", t.elapsed().as_secs_f64() * 1e6 / f64::from(N));
+        eprintln!(
+            "{name:<40} {:>8.1} µs",
+            t.elapsed().as_secs_f64() * 1e6 / f64::from(N)
+        );
     };
     time("parse the review envelope (raw object)", &mut || {
         let r: portcullis::admission::review::ReviewIn<'_> =

@@ -20,7 +20,9 @@ pub const KEEP: i64 = 10_000;
 /// Decisions waiting for the writer before new ones are dropped.
 const QUEUE: usize = 16_384;
 /// Decisions written in one transaction at most.
-const BATCH: usize = 512;
+const BATCH: usize = 1024;
+/// How long the writer gathers decisions before writing them.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// One webhook decision, as logged.
 #[derive(Debug, Clone, Serialize)]
@@ -183,14 +185,32 @@ async fn writer(pool: SqlitePool, mut rx: mpsc::Receiver<Msg>, sink: Arc<dyn Ale
     let mut batch: Vec<Decision> = Vec::with_capacity(BATCH);
     let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
     while let Some(first) = rx.recv().await {
+        // Gather for a moment: a few transactions a second under load, not
+        // one per decision.
+        let until = tokio::time::Instant::now() + GATHER;
         let mut next = Some(first);
         while let Some(msg) = next.take() {
             match msg {
                 Msg::Decision(d) => batch.push(*d),
                 Msg::Flush(done) => waiting.push(done),
             }
-            if batch.len() < BATCH {
-                next = rx.try_recv().ok();
+            if batch.len() >= BATCH || !waiting.is_empty() {
+                break;
+            }
+            next = match rx.try_recv() {
+                Ok(m) => Some(m),
+                Err(_) => tokio::time::timeout_at(until, rx.recv())
+                    .await
+                    .ok()
+                    .flatten(),
+            };
+        }
+        // What is already queued goes in too (flushes wait for it).
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(Msg::Decision(d)) => batch.push(*d),
+                Ok(Msg::Flush(done)) => waiting.push(done),
+                Err(_) => break,
             }
         }
         for d in &batch {

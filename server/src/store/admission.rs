@@ -12,27 +12,28 @@ pub async fn insert(
     decisions: &[Decision],
     keep: i64,
 ) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    for d in decisions {
-        sqlx::query(
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    // One statement per chunk: 12 parameters a row, well under SQLite's limit.
+    for chunk in decisions.chunks(512) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
             "INSERT INTO admission_log (at, uid, operation, kind, namespace, name, user,
-                                        verdict, mode, profile, message, dry_run)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(d.at)
-        .bind(&d.uid)
-        .bind(&d.operation)
-        .bind(&d.kind)
-        .bind(&d.namespace)
-        .bind(&d.name)
-        .bind(&d.user)
-        .bind(d.verdict.as_str())
-        .bind(d.mode.map(|m| m.as_str()).unwrap_or(""))
-        .bind(&d.profile)
-        .bind(&d.message)
-        .bind(d.dry_run)
-        .execute(&mut *tx)
-        .await?;
+                                        verdict, mode, profile, message, dry_run) ",
+        );
+        q.push_values(chunk, |mut row, d| {
+            row.push_bind(d.at)
+                .push_bind(d.uid.as_str())
+                .push_bind(d.operation.as_str())
+                .push_bind(d.kind.as_str())
+                .push_bind(d.namespace.as_str())
+                .push_bind(d.name.as_str())
+                .push_bind(d.user.as_str())
+                .push_bind(d.verdict.as_str())
+                .push_bind(d.mode.map(|m| m.as_str()).unwrap_or(""))
+                .push_bind(d.profile.as_str())
+                .push_bind(d.message.as_str())
+                .push_bind(d.dry_run);
+        });
+        q.build().execute(&mut *tx).await?;
     }
     sqlx::query("DELETE FROM admission_log WHERE id <= (SELECT MAX(id) FROM admission_log) - ?")
         .bind(keep)
