@@ -513,7 +513,7 @@ fn slim(raw: &str) -> Result<Value, serde_json::Error> {
         namespace: Option<Value>,
         uid: Option<Value>,
         labels: Option<Value>,
-        annotations: Option<Value>,
+        annotations: Option<Annotations>,
         #[serde(rename = "ownerReferences")]
         owner_references: Option<Value>,
     }
@@ -537,12 +537,48 @@ fn slim(raw: &str) -> Result<Value, serde_json::Error> {
         put(&mut meta, "namespace", m.namespace);
         put(&mut meta, "uid", m.uid);
         put(&mut meta, "labels", m.labels);
-        put(&mut meta, "annotations", m.annotations);
+        put(
+            &mut meta,
+            "annotations",
+            m.annotations.map(|a| Value::Object(a.0)),
+        );
         put(&mut meta, "ownerReferences", m.owner_references);
         obj.insert("metadata".into(), Value::Object(meta));
     }
     put(&mut obj, "spec", top.spec);
     Ok(Value::Object(obj))
+}
+
+/// Annotations without `kubectl.kubernetes.io/last-applied-configuration`: a
+/// copy of the whole object as escaped JSON, often the largest field, which no
+/// check reads.
+struct Annotations(serde_json::Map<String, Value>);
+
+impl<'de> serde::Deserialize<'de> for Annotations {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Annotations;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map of annotations")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Annotations, A::Error> {
+                let mut out = serde_json::Map::new();
+                while let Some(k) = m.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if k == "kubectl.kubernetes.io/last-applied-configuration" {
+                        m.next_value::<serde::de::IgnoredAny>()?;
+                    } else {
+                        out.insert(k.into_owned(), m.next_value()?);
+                    }
+                }
+                Ok(Annotations(out))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
 }
 
 /// Whether an UPDATE can change the verdict (pod-security-admission's
