@@ -5,15 +5,16 @@
 
 use libfuzzer_sys::fuzz_target;
 
-const POD: &str = r#"{"metadata":{"name":"p"},"spec":{"containers":[{"name":"a","image":"a","securityContext":{"privileged":true}}]}}"#;
+const POD: &str = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"a","image":"a","securityContext":{"privileged":true}}]}}"#;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     match portcullis::policy::psp::import("fuzz.yaml", &text) {
         Ok(policies) => {
-            let pod: portcullis::model::PodTemplate = match serde_json::from_str(POD) {
-                Ok(p) => p,
-                Err(_) => return,
+            let mut inv = portcullis::model::Inventory::default();
+            portcullis::ingest::manifests::load_str("pod.json", POD, &mut inv);
+            let Some(pod) = inv.workloads.first().map(|w| w.template.clone()) else {
+                return;
             };
             let _ = portcullis::policy::psp::admit(
                 &policies,

@@ -3,11 +3,13 @@
 //! `app(state)` is the one seam that tests and `main` drive; `serve` runs it on a
 //! listener until the shutdown future resolves.
 
+pub mod admission;
 pub mod advisor;
 pub mod alerts;
 pub mod apply;
 pub mod cli;
 pub mod ingest;
+pub mod metrics;
 pub mod model;
 pub mod policy;
 pub mod rules;

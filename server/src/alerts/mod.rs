@@ -125,7 +125,7 @@ pub async fn sync(
     let mut report = SyncReport::default();
 
     // IMMEDIATE: the read of live alerts and the writes see one state.
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = crate::store::write_tx(pool).await?;
     let newest: Option<i64> = sqlx::query_scalar(
         "SELECT id FROM snapshots WHERE cluster = ? ORDER BY taken_at DESC, id DESC LIMIT 1",
     )
@@ -271,4 +271,108 @@ pub fn spawn_watcher(state: AppState) -> Watcher {
         }
     });
     Watcher { task, synced }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rejections at admission
+
+/// The webhook's rejections and failed audits, as alerts: each failing
+/// (container, control) opens an alert (or refreshes the live one with the
+/// same fingerprint), routed to notifications like any other. Called from
+/// the admission log's writer task, never from a review; dry runs never get
+/// here. An alert for an object that never ran resolves at the next sync of
+/// its cluster, as one for a workload that disappeared does.
+pub struct AdmissionAlerts {
+    pool: SqlitePool,
+}
+
+impl AdmissionAlerts {
+    pub fn new(pool: SqlitePool) -> AdmissionAlerts {
+        AdmissionAlerts { pool }
+    }
+}
+
+impl crate::admission::AlertSink for AdmissionAlerts {
+    fn raise(&self, d: &crate::admission::Decision) {
+        let findings = d.findings();
+        if findings.is_empty() {
+            return;
+        }
+        let labels = d
+            .subject
+            .as_ref()
+            .and_then(|s| s.template.metadata.labels.clone())
+            .unwrap_or_default();
+        let (pool, cluster, namespace, at) = (
+            self.pool.clone(),
+            d.cluster.clone(),
+            d.namespace.clone(),
+            d.at,
+        );
+        tokio::spawn(async move {
+            if let Err(e) =
+                raise_admission(&pool, &cluster, &namespace, &labels, &findings, at).await
+            {
+                tracing::error!(error = %e, %cluster, "alerts for an admission rejection not stored");
+            }
+        });
+    }
+}
+
+/// Opens (or refreshes) the alerts of an admission decision's findings;
+/// returns how many were opened.
+pub async fn raise_admission(
+    pool: &SqlitePool,
+    cluster: &str,
+    namespace: &str,
+    labels: &BTreeMap<String, String>,
+    findings: &[Finding],
+    now: i64,
+) -> Result<usize, sqlx::Error> {
+    let mut tx = crate::store::write_tx(pool).await?;
+    let snapshot: i64 = sqlx::query_scalar(
+        "SELECT id FROM snapshots WHERE cluster = ? ORDER BY taken_at DESC, id DESC LIMIT 1",
+    )
+    .bind(cluster)
+    .fetch_optional(&mut *tx)
+    .await?
+    .unwrap_or(0);
+    let live = store::alerts::live_of(&mut tx, cluster).await?;
+    let routes = store::notifications::routes_in(&mut tx).await?;
+    let mut opened = 0;
+    let mut queued = false;
+    for f in findings {
+        if let Some(l) = live.get(&f.fingerprint(cluster)) {
+            sqlx::query("UPDATE alerts SET last_seen = ?, message = ? WHERE id = ?")
+                .bind(now)
+                .bind(&f.message)
+                .bind(l.id)
+                .execute(&mut *tx)
+                .await?;
+            continue;
+        }
+        let id = store::alerts::insert(&mut tx, cluster, namespace, f, snapshot, now).await?;
+        opened += 1;
+        let matching: Vec<&store::notifications::Route> = routes
+            .iter()
+            .filter(|r| notify::matches(r, namespace, labels, f.severity))
+            .collect();
+        if matching.is_empty() {
+            continue;
+        }
+        let alert: store::alerts::Alert = sqlx::query_as("SELECT * FROM alerts WHERE id = ?")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let payload = notify::payload(&alert).to_string();
+        for r in matching {
+            store::notifications::enqueue(&mut tx, r.id, id, &payload, now).await?;
+            queued = true;
+        }
+    }
+    tx.commit().await?;
+    if queued {
+        notify::wake();
+    }
+    Ok(opened)
 }

@@ -236,6 +236,7 @@ impl LiveCluster {
         let finished_at = crate::now_ms();
         let outcome = match result {
             Ok((id, inv)) => {
+                crate::metrics::record_snapshot(started.elapsed(), inv.workloads.len());
                 if let Some(rules) = self.rules.get() {
                     crate::alerts::after_snapshot(&self.pool, rules.get(), self.name(), id).await;
                 }

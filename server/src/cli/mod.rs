@@ -1,6 +1,7 @@
 //! Command-line interface: `serve`, `snapshot`, `check`, `export`,
 //! `webhook-config`.
 
+pub mod admission;
 pub mod check;
 pub mod export;
 pub mod live;
@@ -57,6 +58,8 @@ pub enum Command {
         /// `patch` on namespaces: deploy/optional/rbac-apply-labels.yaml).
         #[arg(long)]
         allow_apply: bool,
+        #[command(flatten)]
+        webhook: Box<admission::WebhookArgs>,
     },
     /// Take one snapshot into the database and exit. Exits non-zero with the
     /// reason when it fails, leaving the database as it was.
@@ -292,6 +295,7 @@ pub async fn snapshot_manifests(
     paths: &[PathBuf],
     cluster: &str,
 ) -> anyhow::Result<(i64, Inventory)> {
+    let started = std::time::Instant::now();
     let inv = {
         let paths = paths.to_vec();
         tokio::task::spawn_blocking(move || crate::ingest::manifests::load_paths(&paths)).await?
@@ -321,6 +325,7 @@ pub async fn snapshot_manifests(
         ),
     };
     let id = store::snapshots::insert(pool, &source, &inv, crate::now_ms(), level_of).await?;
+    crate::metrics::record_snapshot(started.elapsed(), inv.workloads.len());
     Ok((id, inv))
 }
 
@@ -344,6 +349,7 @@ pub async fn seed_if_empty(pool: &sqlx::SqlitePool) -> anyhow::Result<Option<i64
     if store::snapshots::count(pool).await? > 0 {
         return Ok(None);
     }
+    let started = std::time::Instant::now();
     let inv = crate::ingest::seed::load();
     print_load_errors(&inv);
     let source = SnapshotSource {
@@ -351,6 +357,7 @@ pub async fn seed_if_empty(pool: &sqlx::SqlitePool) -> anyhow::Result<Option<i64
         source: "seed/ (the demo cluster built into Portcullis)".to_owned(),
     };
     let id = store::snapshots::insert(pool, &source, &inv, crate::now_ms(), level_of).await?;
+    crate::metrics::record_snapshot(started.elapsed(), inv.workloads.len());
     Ok(Some(id))
 }
 
@@ -407,6 +414,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             snapshot_interval,
             cluster,
             allow_apply,
+            webhook,
         } => {
             let pool = store::open(&db)
                 .await
@@ -488,7 +496,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 state.pool.clone(),
                 crate::alerts::notify::DeliveryConfig::default(),
             );
-            crate::serve(listener, state, shutdown_signal()).await?;
+            // One signal stops both listeners.
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                let _ = stop.send(true);
+            });
+            let when_stopped = move || {
+                let mut rx = stopped.clone();
+                async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                }
+            };
+            let hook = admission::start(
+                &webhook,
+                &state,
+                std::sync::Arc::new(crate::alerts::AdmissionAlerts::new(state.pool.clone())),
+                when_stopped(),
+            )
+            .await?;
+            crate::serve(listener, state, when_stopped()).await?;
+            if let Some(hook) = hook {
+                hook.await??;
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Snapshot {

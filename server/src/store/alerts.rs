@@ -284,7 +284,7 @@ pub async fn acknowledge(
     by: &str,
     now: i64,
 ) -> Result<Alert, AckError> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = crate::store::write_tx(pool).await?;
     let alert: Option<Alert> = sqlx::query_as("SELECT * FROM alerts WHERE id = ?")
         .bind(id)
         .fetch_optional(&mut *tx)

@@ -1,5 +1,6 @@
 //! SQLite access: the schema lives in `migrations/`; every function takes `&SqlitePool`.
 
+pub mod admission;
 pub mod alerts;
 pub mod assignments;
 pub mod diff;

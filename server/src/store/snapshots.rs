@@ -224,7 +224,18 @@ pub async fn insert(
     }
     super::inventory::insert_config_maps(&mut tx, id, &inv.config_maps).await?;
     tx.commit().await?;
+    TAKEN.send_replace(id);
     Ok(id)
+}
+
+/// The id of the last snapshot written by this process.
+static TAKEN: std::sync::LazyLock<tokio::sync::watch::Sender<i64>> =
+    std::sync::LazyLock::new(|| tokio::sync::watch::channel(0).0);
+
+/// Tells when a snapshot has been written (its id), for what keeps derived
+/// state in memory (the admission webhook's namespace labels).
+pub fn subscribe() -> tokio::sync::watch::Receiver<i64> {
+    TAKEN.subscribe()
 }
 
 fn json<T: Serialize + ?Sized>(v: &T) -> String {

@@ -76,6 +76,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::alerts::router())
         .merge(routes::notifications::router())
         .merge(routes::assignments::router())
+        .merge(routes::admission::router())
         .nest(
             "/api/v1",
             routes::api::router()
@@ -83,7 +84,8 @@ pub fn router(state: AppState) -> Router {
                 .merge(routes::export::api())
                 .merge(routes::alerts::api())
                 .merge(routes::notifications::api())
-                .merge(routes::assignments::api()),
+                .merge(routes::assignments::api())
+                .merge(routes::admission::api()),
         )
         .merge(routes::health::router())
         .route("/static/{name}", get(static_file))

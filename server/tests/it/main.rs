@@ -1,5 +1,6 @@
 //! The one integration-test binary; each area is a module.
 
+mod admission;
 mod advisor;
 mod alerts;
 mod apply;

@@ -1,4 +1,4 @@
-//! Liveness and readiness.
+//! Liveness, readiness and metrics.
 
 use axum::Router;
 use axum::extract::State;
@@ -11,6 +11,12 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+}
+
+/// Prometheus text format: webhook reviews, snapshots, open alerts.
+async fn metrics(State(state): State<AppState>) -> axum::response::Response {
+    crate::admission::metrics_response(&state.pool).await
 }
 
 /// Ready when the database answers.

@@ -1,5 +1,6 @@
 //! One module per area, each owning its handlers, templates and query forms.
 
+pub mod admission;
 pub mod advisor;
 pub mod alerts;
 pub mod api;

@@ -1,0 +1,229 @@
+//! The admission log: every decision goes through a bounded queue to one
+//! writer task, which stores them in batches (keeping the newest
+//! [`KEEP`] rows) and hands those that must become alerts to the
+//! [`AlertSink`]. A review never waits for it: when the queue is full the
+//! decision is dropped and counted (`portcullis_admission_log_dropped_total`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+use sqlx::SqlitePool;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::metrics::{self, ReviewVerdict};
+use crate::model::{PodTemplate, WorkloadKey};
+use crate::policy::assignments::{self, Finding, Mode, Rules};
+
+/// Rows kept in `admission_log`.
+pub const KEEP: i64 = 10_000;
+/// Decisions waiting for the writer before new ones are dropped.
+const QUEUE: usize = 16_384;
+/// Decisions written in one transaction at most.
+const BATCH: usize = 1024;
+/// How long the writer gathers decisions before writing them.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// One webhook decision, as logged.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Decision {
+    /// Unix milliseconds.
+    pub at: i64,
+    pub uid: String,
+    pub operation: String,
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub user: String,
+    #[serde(serialize_with = "verdict_str")]
+    pub verdict: ReviewVerdict,
+    /// The mode whose profile decided (none when no profile applied).
+    pub mode: Option<Mode>,
+    pub profile: String,
+    pub message: String,
+    pub dry_run: bool,
+    /// The cluster whose rules applied.
+    #[serde(skip)]
+    pub cluster: String,
+    /// For a rejection or a failed audit (not in dry runs): what was judged,
+    /// so [`Decision::findings`] can make the alerts off the request path.
+    #[serde(skip)]
+    pub subject: Option<Arc<Subject>>,
+}
+
+/// What a decision judged, kept for its alerts.
+#[derive(Debug)]
+pub struct Subject {
+    pub rules: Arc<Rules>,
+    pub key: WorkloadKey,
+    pub template: PodTemplate,
+    pub labels: Option<BTreeMap<String, String>>,
+    /// The modes whose profile the object failed (enforce, audit).
+    pub failed: Vec<Mode>,
+}
+
+fn verdict_str<S: serde::Serializer>(v: &ReviewVerdict, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(v.as_str())
+}
+
+impl Decision {
+    pub fn new(at: i64, cluster: &str) -> Decision {
+        Decision {
+            at,
+            uid: String::new(),
+            operation: String::new(),
+            kind: String::new(),
+            namespace: String::new(),
+            name: String::new(),
+            user: String::new(),
+            verdict: ReviewVerdict::Error,
+            mode: None,
+            profile: String::new(),
+            message: String::new(),
+            dry_run: false,
+            cluster: cluster.to_owned(),
+            subject: None,
+        }
+    }
+
+    /// Rejections and failed audits raise alerts; dry runs never do.
+    pub fn raises_alert(&self) -> bool {
+        !self.dry_run && self.subject.is_some()
+    }
+
+    /// One finding per failing (container, control) of the modes that failed,
+    /// as [`crate::policy::assignments::findings`] makes them for alerts
+    /// (computed on each call: call it from the alert sink, not a request).
+    pub fn findings(&self) -> Vec<Finding> {
+        let Some(s) = &self.subject else {
+            return Vec::new();
+        };
+        assignments::findings(
+            &s.rules,
+            &self.cluster,
+            &s.key,
+            &s.template,
+            s.labels.as_ref(),
+            self.at,
+        )
+        .into_iter()
+        .filter(|f| s.failed.contains(&f.mode))
+        .collect()
+    }
+
+    /// `namespace/Kind/name`.
+    pub fn workload(&self) -> String {
+        format!("{}/{}/{}", self.namespace, self.kind, self.name)
+    }
+}
+
+/// Where decisions that must become alerts go. The alerts feature implements
+/// it (e.g. by upserting `decision.findings()` with
+/// `Finding::fingerprint(&decision.cluster)`); it is called from the log
+/// writer task, never from a request.
+pub trait AlertSink: Send + Sync + 'static {
+    fn raise(&self, decision: &Decision);
+}
+
+/// The sink until alerts are connected: a debug log line per decision.
+pub struct NoAlerts;
+
+impl AlertSink for NoAlerts {
+    fn raise(&self, d: &Decision) {
+        tracing::debug!(
+            workload = %d.workload(),
+            verdict = d.verdict.as_str(),
+            "admission decision for alerts"
+        );
+    }
+}
+
+/// THE single place where decisions become alerts.
+pub fn on_decision(sink: &dyn AlertSink, decision: &Decision) {
+    if decision.raises_alert() {
+        sink.raise(decision);
+    }
+}
+
+enum Msg {
+    Decision(Box<Decision>),
+    Flush(oneshot::Sender<()>),
+}
+
+/// The sending side of the log queue.
+#[derive(Clone)]
+pub struct LogHandle {
+    tx: mpsc::Sender<Msg>,
+}
+
+impl LogHandle {
+    /// Queues a decision; never waits.
+    pub fn record(&self, d: Decision) {
+        if self.tx.try_send(Msg::Decision(Box::new(d))).is_err() {
+            metrics::record_log_dropped();
+        }
+    }
+
+    /// Waits until everything queued before is written.
+    pub async fn flush(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Msg::Flush(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// Starts the writer task.
+pub fn spawn(pool: SqlitePool, sink: Arc<dyn AlertSink>) -> LogHandle {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    tokio::spawn(writer(pool, rx, sink));
+    LogHandle { tx }
+}
+
+async fn writer(pool: SqlitePool, mut rx: mpsc::Receiver<Msg>, sink: Arc<dyn AlertSink>) {
+    let mut batch: Vec<Decision> = Vec::with_capacity(BATCH);
+    let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
+    while let Some(first) = rx.recv().await {
+        // Gather for a moment: a few transactions a second under load, not
+        // one per decision.
+        let until = tokio::time::Instant::now() + GATHER;
+        let mut next = Some(first);
+        while let Some(msg) = next.take() {
+            match msg {
+                Msg::Decision(d) => batch.push(*d),
+                Msg::Flush(done) => waiting.push(done),
+            }
+            if batch.len() >= BATCH || !waiting.is_empty() {
+                break;
+            }
+            next = match rx.try_recv() {
+                Ok(m) => Some(m),
+                Err(_) => tokio::time::timeout_at(until, rx.recv())
+                    .await
+                    .ok()
+                    .flatten(),
+            };
+        }
+        // What is already queued goes in too (flushes wait for it).
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(Msg::Decision(d)) => batch.push(*d),
+                Ok(Msg::Flush(done)) => waiting.push(done),
+                Err(_) => break,
+            }
+        }
+        for d in &batch {
+            on_decision(&*sink, d);
+        }
+        if !batch.is_empty()
+            && let Err(e) = crate::store::admission::insert(&pool, &batch, KEEP).await
+        {
+            tracing::warn!(error = %e, decisions = batch.len(), "cannot write the admission log");
+        }
+        batch.clear();
+        for done in waiting.drain(..) {
+            let _ = done.send(());
+        }
+    }
+}

@@ -1,0 +1,716 @@
+//! The admission webhook: AdmissionReview v1 validate and mutate for Pods and
+//! the pod templates of workloads, judged with the rules in force
+//! ([`crate::rules`]) and the namespace labels of the newest snapshot, both
+//! held in memory. A review never waits on SQLite: decisions go to the
+//! admission log through a queue ([`log`]).
+//!
+//! ```text
+//!   body ─► ReviewIn ─► object ─► Workload (ingest::manifests) ─► exemptions (flags)
+//!        ─► Rules::effective per mode ─► assignments::judge ─► response + Decision
+//! ```
+//!
+//! Updates: as pod-security-admission does, an UPDATE of a Pod is judged only
+//! when it is significant (containers added or removed, an image changed, a
+//! seccomp annotation changed, an ephemeral container added or changed);
+//! other updates (labels, annotations, owner references, finalizers: what
+//! controllers and the garbage collector write) are allowed unjudged. An
+//! UPDATE of a workload is judged only when its pod template changed.
+
+pub mod log;
+pub mod review;
+pub mod tls;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response as HttpResponse};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use k8s_openapi::api::core::v1::Container;
+use serde_json::Value;
+use sqlx::SqlitePool;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::AppState;
+use crate::metrics::{self, ReviewVerdict};
+use crate::model::{Origin, PodTemplate, WORKLOAD_KINDS, Workload, template_pointer};
+use crate::policy::assignments::{self, Mode};
+use crate::rules::RulesHandle;
+
+pub use log::{AlertSink, Decision, NoAlerts};
+use review::{Request, Response, ReviewIn, ReviewOut, Status};
+
+/// Request bodies above this size get a review answer naming the limit.
+pub const BODY_LIMIT: usize = 3 * 1024 * 1024;
+
+/// How to answer a review Portcullis cannot read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum FailureMode {
+    /// Admit the object (fail open).
+    Allow,
+    /// Reject the object (fail closed).
+    #[default]
+    Deny,
+}
+
+/// What the operator configures (`serve --webhook-…`, `--exempt-…`).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The cluster whose assignments apply (`--webhook-cluster`).
+    pub cluster: String,
+    pub exempt_namespaces: HashSet<String>,
+    pub exempt_users: HashSet<String>,
+    pub exempt_runtime_classes: HashSet<String>,
+    pub failure_mode: FailureMode,
+    /// Bound on answering one request.
+    pub timeout: Duration,
+}
+
+impl Config {
+    pub fn new(cluster: impl Into<String>) -> Config {
+        Config {
+            cluster: cluster.into(),
+            exempt_namespaces: HashSet::new(),
+            exempt_users: HashSet::new(),
+            exempt_runtime_classes: HashSet::new(),
+            failure_mode: FailureMode::Deny,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+type Labels = BTreeMap<String, String>;
+
+/// Namespace labels of the newest snapshot of one cluster, in memory.
+#[derive(Debug, Default)]
+pub struct NamespaceLabels {
+    current: RwLock<Arc<HashMap<String, Labels>>>,
+}
+
+impl NamespaceLabels {
+    pub fn get(&self) -> Arc<HashMap<String, Labels>> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Re-reads the labels from the newest snapshot of `cluster`.
+    pub async fn reload(&self, pool: &SqlitePool, cluster: &str) -> Result<(), sqlx::Error> {
+        let mut map = HashMap::new();
+        if let Some(s) = crate::store::snapshots::latest_of(pool, cluster).await? {
+            for ns in crate::store::namespaces::list(pool, s.id).await? {
+                map.insert(ns.name, ns.labels);
+            }
+        }
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(map);
+        Ok(())
+    }
+}
+
+/// The webhook: configuration, the rules and labels in memory, the log queue.
+pub struct Webhook {
+    config: Config,
+    rules: Arc<RulesHandle>,
+    namespaces: Arc<NamespaceLabels>,
+    log: log::LogHandle,
+    pool: SqlitePool,
+}
+
+impl Webhook {
+    /// Loads the namespace labels, then keeps them fresh (after each snapshot)
+    /// and starts the admission log writer, which hands decisions that must
+    /// become alerts to `alerts`.
+    pub async fn start(
+        state: &AppState,
+        config: Config,
+        alerts: Arc<dyn AlertSink>,
+    ) -> Result<Arc<Webhook>, sqlx::Error> {
+        let namespaces = Arc::new(NamespaceLabels::default());
+        namespaces.reload(&state.pool, &config.cluster).await?;
+        {
+            let namespaces = namespaces.clone();
+            let pool = state.pool.clone();
+            let cluster = config.cluster.clone();
+            let mut taken = crate::store::snapshots::subscribe();
+            tokio::spawn(async move {
+                while taken.changed().await.is_ok() {
+                    if let Err(e) = namespaces.reload(&pool, &cluster).await {
+                        tracing::warn!(error = %e, "cannot reload namespace labels for the webhook");
+                    }
+                }
+            });
+        }
+        Ok(Arc::new(Webhook {
+            log: log::spawn(state.pool.clone(), alerts),
+            config,
+            rules: state.rules.clone(),
+            namespaces,
+            pool: state.pool.clone(),
+        }))
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn namespaces(&self) -> &NamespaceLabels {
+        &self.namespaces
+    }
+
+    /// Waits until every decision made so far is in the admission log (and
+    /// handed to the alert sink).
+    pub async fn flush(&self) {
+        self.log.flush().await;
+    }
+
+    /// Answers one review body: the response to send, and the decision to log.
+    pub fn review(&self, body: &[u8], mutate: bool) -> (ReviewOut, Decision) {
+        let mut d = Decision::new(crate::now_ms(), &self.config.cluster);
+        let response = match self.decide(body, mutate, &mut d) {
+            Ok(r) => r,
+            Err(message) => self.bad_input(&mut d, message),
+        };
+        (ReviewOut::new(response), d)
+    }
+
+    /// The answer to input that cannot be judged, following the failure mode.
+    fn bad_input(&self, d: &mut Decision, message: String) -> Response {
+        d.verdict = ReviewVerdict::Error;
+        d.message.clone_from(&message);
+        let allowed = self.config.failure_mode == FailureMode::Allow;
+        Response {
+            uid: d.uid.clone(),
+            allowed,
+            status: Some(Status {
+                code: 400,
+                reason: "BadRequest",
+                message: format!("Portcullis cannot review this request: {message}"),
+            }),
+            ..Response::default()
+        }
+    }
+
+    fn allow(d: &mut Decision, message: impl Into<String>) -> Result<Response, String> {
+        d.verdict = ReviewVerdict::Allowed;
+        d.message = message.into();
+        Ok(Response {
+            uid: d.uid.clone(),
+            allowed: true,
+            ..Response::default()
+        })
+    }
+
+    fn decide(&self, body: &[u8], mutate: bool, d: &mut Decision) -> Result<Response, String> {
+        let review: ReviewIn<'_> = serde_json::from_slice(body)
+            .map_err(|e| format!("the body is not an AdmissionReview in JSON: {e}"))?;
+        match review.api_version.as_deref() {
+            Some(review::API_VERSION) => {}
+            Some(v) => {
+                return Err(format!(
+                    "apiVersion {v:?} is not supported: send {}",
+                    review::API_VERSION
+                ));
+            }
+            None => {
+                return Err(format!(
+                    "apiVersion is missing: send {}",
+                    review::API_VERSION
+                ));
+            }
+        }
+        match review.kind.as_deref() {
+            Some(review::KIND) => {}
+            Some(k) => return Err(format!("kind {k:?} is not AdmissionReview")),
+            None => return Err("kind is missing: send AdmissionReview".into()),
+        }
+        let Some(req) = review.request else {
+            return Err("request is missing".into());
+        };
+        d.uid.clone_from(&req.uid);
+        d.operation.clone_from(&req.operation);
+        d.kind.clone_from(&req.kind.kind);
+        d.namespace = req.namespace.clone().unwrap_or_default();
+        d.name = req.name.clone().unwrap_or_default();
+        d.user.clone_from(&req.user_info.username);
+        d.dry_run = req.dry_run.unwrap_or(false);
+
+        if !matches!(req.operation.as_str(), "CREATE" | "UPDATE") {
+            return Self::allow(d, format!("operation {} is not reviewed", req.operation));
+        }
+        match req.sub_resource.as_deref() {
+            None | Some("") | Some("ephemeralcontainers") => {}
+            Some(other) => {
+                return Self::allow(d, format!("subresource {other} is not reviewed"));
+            }
+        }
+        let Some(object) = req.object else {
+            return Err("request.object is missing".into());
+        };
+        let w = parse_workload(object.get(), &req, "request.object")?;
+        d.kind.clone_from(&w.key.kind);
+        d.namespace.clone_from(&w.key.namespace);
+        d.name.clone_from(&w.key.name);
+
+        if req.operation == "UPDATE"
+            && let Some(old) = req.old_object
+            && let Ok(old) = parse_workload(old.get(), &req, "request.oldObject")
+            && !significant_update(&old, &w)
+        {
+            return Self::allow(d, "the update changes nothing pod security checks");
+        }
+
+        let cfg = &self.config;
+        if cfg.exempt_namespaces.contains(&w.key.namespace) {
+            return Self::allow(d, format!("namespace {} is exempt", w.key.namespace));
+        }
+        if !req.user_info.username.is_empty() && cfg.exempt_users.contains(&req.user_info.username)
+        {
+            return Self::allow(d, format!("user {} is exempt", req.user_info.username));
+        }
+        if let Some(rc) = w.template.spec.runtime_class_name.as_deref()
+            && cfg.exempt_runtime_classes.contains(rc)
+        {
+            return Self::allow(d, format!("runtime class {rc} is exempt"));
+        }
+
+        Ok(self.judge(w, mutate, d))
+    }
+
+    /// The profiles in force on `w`, per mode, with exemptions.
+    fn judge(&self, w: Workload, mutate: bool, d: &mut Decision) -> Response {
+        let rules = self.rules.get();
+        let labels = self.namespaces.get();
+        let ns_labels = labels.get(&w.key.namespace);
+        let cluster = self.config.cluster.as_str();
+        let id = w.key.to_string();
+        let now = d.at;
+        let exempt = rules.exemptions_for(cluster, &id, now);
+        let [enforce, warn, audit] = rules.effective(cluster, &w.key, ns_labels);
+
+        let mut response = Response {
+            uid: d.uid.clone(),
+            allowed: true,
+            ..Response::default()
+        };
+        d.verdict = ReviewVerdict::Allowed;
+        let mut mutated: Option<PodTemplate> = None;
+        let mut failed_modes: Vec<Mode> = Vec::new();
+
+        if enforce.is_none() && warn.is_none() && audit.is_none() {
+            d.message = format!("no profile applies to {id}");
+            return response;
+        }
+        if let Some(a) = &enforce {
+            let v = assignments::judge(&a.profile, &w.template, &exempt);
+            d.mode = Some(Mode::Enforce);
+            d.profile.clone_from(&a.profile.name);
+            if !v.allowed {
+                response.allowed = false;
+                response.status = Some(Status {
+                    code: 403,
+                    reason: "Forbidden",
+                    message: v.message.clone(),
+                });
+                d.verdict = ReviewVerdict::Denied;
+                d.message = v.message;
+                failed_modes.push(Mode::Enforce);
+            } else if v.mutates() {
+                if mutate {
+                    let prefix = template_pointer(&w.key.kind);
+                    let ops: Vec<_> = v.patch.iter().map(|op| op.under(&prefix)).collect();
+                    match serde_json::to_vec(&ops) {
+                        Ok(json) => {
+                            response.patch =
+                                Some(base64::engine::general_purpose::STANDARD.encode(json));
+                            response.patch_type = Some("JSONPatch");
+                            d.message = format!(
+                                "{} default{} of {} applied",
+                                ops.len(),
+                                if ops.len() == 1 { "" } else { "s" },
+                                a.profile.name
+                            );
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot encode a patch");
+                        }
+                    }
+                    mutated = v.mutated;
+                } else if v.changes_settings {
+                    // Validation sees the object as admitted: without the
+                    // mutating webhook the defaults were not applied.
+                    let paths: Vec<&str> = v.patch.iter().map(|p| p.path.as_str()).collect();
+                    let message = format!(
+                        "profile {:?} sets defaults this object lacks ({}): send it through /admission/mutate first, or set them",
+                        a.profile.name,
+                        paths.join(", ")
+                    );
+                    response.allowed = false;
+                    response.status = Some(Status {
+                        code: 403,
+                        reason: "Forbidden",
+                        message: message.clone(),
+                    });
+                    d.verdict = ReviewVerdict::Denied;
+                    d.message = message;
+                    failed_modes.push(Mode::Enforce);
+                }
+            }
+        }
+        let judged = mutated.as_ref().unwrap_or(&w.template);
+        if let Some(a) = &warn {
+            let v = assignments::judge(&a.profile, judged, &exempt);
+            if !v.allowed {
+                let text = v.warning();
+                if d.verdict == ReviewVerdict::Allowed {
+                    d.verdict = ReviewVerdict::Warned;
+                    d.mode = Some(Mode::Warn);
+                    d.profile.clone_from(&a.profile.name);
+                    d.message.clone_from(&text);
+                }
+                response.warnings.push(text);
+            }
+        }
+        if let Some(a) = &audit {
+            let v = assignments::judge(&a.profile, judged, &exempt);
+            if !v.allowed {
+                let text = v.warning();
+                if d.verdict == ReviewVerdict::Allowed {
+                    d.verdict = ReviewVerdict::Audited;
+                    d.mode = Some(Mode::Audit);
+                    d.profile.clone_from(&a.profile.name);
+                    d.message.clone_from(&text);
+                }
+                response
+                    .audit_annotations
+                    .insert("pod-security.kubernetes.io/audit-violations".into(), text);
+                failed_modes.push(Mode::Audit);
+            }
+        }
+        if d.verdict == ReviewVerdict::Allowed && d.profile.is_empty() {
+            // Only warn/audit apply and both pass: name the first.
+            if let Some(a) = warn.as_ref().or(audit.as_ref()) {
+                d.mode = Some(a.mode);
+                d.profile.clone_from(&a.profile.name);
+            }
+        }
+        if !d.dry_run && !failed_modes.is_empty() {
+            d.subject = Some(Arc::new(log::Subject {
+                rules: rules.clone(),
+                template: mutated.unwrap_or(w.template),
+                key: w.key,
+                labels: ns_labels.cloned(),
+                failed: failed_modes,
+            }));
+        }
+        response
+    }
+}
+
+/// The Pod or workload in `raw`, read with the manifest loader. Its kind is
+/// its own (`kind`, else the request's); a missing name (pods of controllers
+/// only have `generateName` at creation) or namespace comes from the request.
+fn parse_workload(raw: &str, req: &Request<'_>, what: &str) -> Result<Workload, String> {
+    let mut value = slim(raw).map_err(|e| format!("{what} is not valid JSON: {e}"))?;
+    let Value::Object(obj) = &mut value else {
+        return Err(format!("{what} is not an object"));
+    };
+    let kind = match obj.get("kind") {
+        Some(Value::String(k)) if !k.is_empty() => k.clone(),
+        _ => req.kind.kind.clone(),
+    };
+    if !WORKLOAD_KINDS.contains(&kind.as_str()) {
+        let kind = if kind.is_empty() {
+            "object without a kind".to_owned()
+        } else {
+            kind
+        };
+        return Err(format!(
+            "{what} is a {kind}, not a Pod or a workload with a pod template ({})",
+            WORKLOAD_KINDS.join(", ")
+        ));
+    }
+    obj.entry("kind")
+        .or_insert_with(|| Value::String(kind.clone()));
+    if !obj.get("apiVersion").is_some_and(Value::is_string) {
+        let gv = if req.kind.group.is_empty() {
+            req.kind.version.clone()
+        } else {
+            format!("{}/{}", req.kind.group, req.kind.version)
+        };
+        obj.insert("apiVersion".into(), Value::String(gv));
+    }
+    let meta = obj
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(Default::default()));
+    let Value::Object(meta) = meta else {
+        return Err(format!("{what}.metadata is not an object"));
+    };
+    let has = |m: &serde_json::Map<String, Value>, k: &str| matches!(m.get(k), Some(Value::String(s)) if !s.is_empty());
+    if !has(meta, "name") {
+        let name =
+            req.name
+                .clone()
+                .filter(|n| !n.is_empty())
+                .or_else(|| match meta.get("generateName") {
+                    Some(Value::String(g)) if !g.is_empty() => Some(g.clone()),
+                    _ => None,
+                });
+        if let Some(name) = name {
+            meta.insert("name".into(), Value::String(name));
+        }
+    }
+    if !has(meta, "namespace")
+        && let Some(ns) = req.namespace.as_ref().filter(|n| !n.is_empty())
+    {
+        meta.insert("namespace".into(), Value::String(ns.clone()));
+    }
+    let mut inv = crate::model::Inventory::default();
+    let origin = Origin {
+        file: what.to_owned(),
+        document: 0,
+        line: 0,
+    };
+    crate::ingest::manifests::load_value(value, &origin, &mut inv);
+    if let Some(w) = inv.workloads.pop() {
+        return Ok(w);
+    }
+    if let Some(e) = inv.errors.first() {
+        return Err(format!("{what}: {}", e.message));
+    }
+    let skipped: Vec<&String> = inv.skipped.keys().collect();
+    Err(format!(
+        "{what} is not a Pod or workload Portcullis reads ({})",
+        skipped
+            .first()
+            .map(|s| s.as_str())
+            .unwrap_or("unknown kind")
+    ))
+}
+
+/// The parts of an object the loader reads, without what the API server adds
+/// (`metadata.managedFields`, `status`, …), which can be most of a review's
+/// bytes and would only be parsed to be dropped. Not an object: as it is.
+fn slim(raw: &str) -> Result<Value, serde_json::Error> {
+    #[derive(serde::Deserialize)]
+    struct Top {
+        #[serde(rename = "apiVersion")]
+        api_version: Option<Value>,
+        kind: Option<Value>,
+        metadata: Option<Meta>,
+        spec: Option<Value>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Meta {
+        name: Option<Value>,
+        #[serde(rename = "generateName")]
+        generate_name: Option<Value>,
+        namespace: Option<Value>,
+        uid: Option<Value>,
+        labels: Option<Value>,
+        annotations: Option<Annotations>,
+        #[serde(rename = "ownerReferences")]
+        owner_references: Option<Value>,
+    }
+    let top: Top = match serde_json::from_str(raw) {
+        Ok(t) => t,
+        // Not a map (or a field of the wrong shape): the loader says what.
+        Err(_) => return serde_json::from_str(raw),
+    };
+    let mut obj = serde_json::Map::new();
+    let put = |m: &mut serde_json::Map<String, Value>, k: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            m.insert(k.to_owned(), v);
+        }
+    };
+    put(&mut obj, "apiVersion", top.api_version);
+    put(&mut obj, "kind", top.kind);
+    if let Some(m) = top.metadata {
+        let mut meta = serde_json::Map::new();
+        put(&mut meta, "name", m.name);
+        put(&mut meta, "generateName", m.generate_name);
+        put(&mut meta, "namespace", m.namespace);
+        put(&mut meta, "uid", m.uid);
+        put(&mut meta, "labels", m.labels);
+        put(
+            &mut meta,
+            "annotations",
+            m.annotations.map(|a| Value::Object(a.0)),
+        );
+        put(&mut meta, "ownerReferences", m.owner_references);
+        obj.insert("metadata".into(), Value::Object(meta));
+    }
+    put(&mut obj, "spec", top.spec);
+    Ok(Value::Object(obj))
+}
+
+/// Annotations without `kubectl.kubernetes.io/last-applied-configuration`: a
+/// copy of the whole object as escaped JSON, often the largest field, which no
+/// check reads.
+struct Annotations(serde_json::Map<String, Value>);
+
+impl<'de> serde::Deserialize<'de> for Annotations {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Annotations;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map of annotations")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Annotations, A::Error> {
+                let mut out = serde_json::Map::new();
+                while let Some(k) = m.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if k == "kubectl.kubernetes.io/last-applied-configuration" {
+                        m.next_value::<serde::de::IgnoredAny>()?;
+                    } else {
+                        out.insert(k.into_owned(), m.next_value()?);
+                    }
+                }
+                Ok(Annotations(out))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
+/// Whether an UPDATE can change the verdict (pod-security-admission's
+/// `isSignificantPodUpdate` for Pods; any change of the pod template for
+/// workloads).
+pub fn significant_update(old: &Workload, new: &Workload) -> bool {
+    if new.key.kind != "Pod" {
+        return old.template != new.template;
+    }
+    const SECCOMP_POD: &str = "seccomp.security.alpha.kubernetes.io/pod";
+    const SECCOMP_CONTAINER: &str = "container.seccomp.security.alpha.kubernetes.io/";
+    let ann = |w: &Workload, k: &str| -> Option<String> {
+        w.template
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(k).cloned())
+    };
+    if ann(new, SECCOMP_POD) != ann(old, SECCOMP_POD) {
+        return true;
+    }
+    let container_changed = |c: &Container, o: &Container| {
+        let key = format!("{SECCOMP_CONTAINER}{}", c.name);
+        c.image != o.image || ann(new, &key) != ann(old, &key)
+    };
+    let (n, o) = (&new.template.spec, &old.template.spec);
+    if n.containers.len() != o.containers.len() {
+        return true;
+    }
+    let empty = Vec::new();
+    let (ni, oi) = (
+        n.init_containers.as_ref().unwrap_or(&empty),
+        o.init_containers.as_ref().unwrap_or(&empty),
+    );
+    if ni.len() != oi.len() {
+        return true;
+    }
+    if n.containers
+        .iter()
+        .zip(&o.containers)
+        .chain(ni.iter().zip(oi))
+        .any(|(c, o)| container_changed(c, o))
+    {
+        return true;
+    }
+    let old_ephemeral = o.ephemeral_containers.as_deref().unwrap_or_default();
+    for e in n.ephemeral_containers.as_deref().unwrap_or_default() {
+        let Some(prev) = old_ephemeral.iter().find(|p| p.name == e.name) else {
+            return true;
+        };
+        let key = format!("{SECCOMP_CONTAINER}{}", e.name);
+        if e.image != prev.image || ann(new, &key) != ann(old, &key) {
+            return true;
+        }
+    }
+    false
+}
+
+/// `POST /admission/validate`, `POST /admission/mutate`, `GET /metrics`,
+/// with a body limit and a per-request timeout.
+pub fn router(webhook: Arc<Webhook>) -> Router {
+    let timeout = webhook.config.timeout;
+    Router::new()
+        .route("/admission/validate", post(validate))
+        .route("/admission/mutate", post(mutate))
+        .route("/metrics", get(metrics_text))
+        .route("/healthz", get(|| async { "ok" }))
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .with_state(webhook)
+}
+
+async fn validate(State(w): State<Arc<Webhook>>, body: Body) -> HttpResponse {
+    handle(w, body, false).await
+}
+
+async fn mutate(State(w): State<Arc<Webhook>>, body: Body) -> HttpResponse {
+    handle(w, body, true).await
+}
+
+async fn handle(w: Arc<Webhook>, body: Body, mutate: bool) -> HttpResponse {
+    let started = Instant::now();
+    let (review, decision) = match axum::body::to_bytes(body, BODY_LIMIT).await {
+        Ok(bytes) => w.review(&bytes, mutate),
+        Err(e) => {
+            let mut d = Decision::new(crate::now_ms(), &w.config.cluster);
+            let over = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            let message = if over {
+                format!("the body is larger than {} MiB", BODY_LIMIT / (1024 * 1024))
+            } else {
+                "the body could not be read".to_owned()
+            };
+            (ReviewOut::new(w.bad_input(&mut d, message)), d)
+        }
+    };
+    let json = serde_json::to_vec(&review).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "cannot encode a review");
+        Vec::new()
+    });
+    metrics::record_review(
+        decision.verdict,
+        decision.mode.map(Mode::as_str),
+        &decision.kind,
+        started.elapsed(),
+    );
+    w.log.record(decision);
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        Bytes::from(json),
+    )
+        .into_response()
+}
+
+async fn metrics_text(State(w): State<Arc<Webhook>>) -> HttpResponse {
+    metrics_response(&w.pool).await
+}
+
+/// `GET /metrics`: Prometheus text format 0.0.4.
+pub async fn metrics_response(pool: &SqlitePool) -> HttpResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        metrics::render(pool).await,
+    )
+        .into_response()
+}

@@ -1,0 +1,130 @@
+//! The admission log (`admission_log`): written in batches by the webhook's
+//! log writer, read by the Admission log page and `/api/v1/admission`.
+
+use serde::Serialize;
+use sqlx::SqlitePool;
+
+use crate::admission::Decision;
+
+/// Writes `decisions` in one transaction and keeps only the newest `keep` rows.
+pub async fn insert(
+    pool: &SqlitePool,
+    decisions: &[Decision],
+    keep: i64,
+) -> Result<(), sqlx::Error> {
+    let mut tx = crate::store::write_tx(pool).await?;
+    // One statement per chunk: 12 parameters a row, well under SQLite's limit.
+    for chunk in decisions.chunks(512) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO admission_log (at, uid, operation, kind, namespace, name, user,
+                                        verdict, mode, profile, message, dry_run) ",
+        );
+        q.push_values(chunk, |mut row, d| {
+            row.push_bind(d.at)
+                .push_bind(d.uid.as_str())
+                .push_bind(d.operation.as_str())
+                .push_bind(d.kind.as_str())
+                .push_bind(d.namespace.as_str())
+                .push_bind(d.name.as_str())
+                .push_bind(d.user.as_str())
+                .push_bind(d.verdict.as_str())
+                .push_bind(d.mode.map(|m| m.as_str()).unwrap_or(""))
+                .push_bind(d.profile.as_str())
+                .push_bind(d.message.as_str())
+                .push_bind(d.dry_run);
+        });
+        q.build().execute(&mut *tx).await?;
+    }
+    sqlx::query("DELETE FROM admission_log WHERE id <= (SELECT MAX(id) FROM admission_log) - ?")
+        .bind(keep)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}
+
+/// A stored decision.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct Entry {
+    pub id: i64,
+    pub at: i64,
+    pub uid: String,
+    pub operation: String,
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub user: String,
+    pub verdict: String,
+    pub mode: String,
+    pub profile: String,
+    pub message: String,
+    pub dry_run: bool,
+}
+
+impl Entry {
+    pub fn at_text(&self) -> String {
+        crate::format_time(self.at)
+    }
+
+    /// `namespace/Kind/name`.
+    pub fn workload(&self) -> String {
+        format!("{}/{}/{}", self.namespace, self.kind, self.name)
+    }
+}
+
+/// Which decisions to list.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub verdict: Option<String>,
+    pub namespace: Option<String>,
+}
+
+/// Newest first: one page of decisions and how many match in all.
+pub async fn list(
+    pool: &SqlitePool,
+    filter: &Filter,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Entry>, i64), sqlx::Error> {
+    macro_rules! matching {
+        () => {
+            "FROM admission_log WHERE (?1 IS NULL OR verdict = ?1) AND (?2 IS NULL OR namespace = ?2)"
+        };
+    }
+    let rows: Vec<Entry> = sqlx::query_as(concat!(
+        "SELECT id, at, uid, operation, kind, namespace, name, user, verdict, mode, profile,
+                message, dry_run ",
+        matching!(),
+        " ORDER BY id DESC LIMIT ?3 OFFSET ?4"
+    ))
+    .bind(filter.verdict.as_deref())
+    .bind(filter.namespace.as_deref())
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(pool)
+    .await?;
+    let (total,): (i64,) = sqlx::query_as(concat!("SELECT COUNT(*) ", matching!()))
+        .bind(filter.verdict.as_deref())
+        .bind(filter.namespace.as_deref())
+        .fetch_one(pool)
+        .await?;
+    Ok((rows, total))
+}
+
+/// Namespaces that appear in the log, for the filter.
+pub async fn namespaces(pool: &SqlitePool) -> Result<Vec<String>, sqlx::Error> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT DISTINCT namespace FROM admission_log WHERE namespace <> '' ORDER BY namespace",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|(n,)| n).collect())
+}
+
+/// Rows in the log.
+pub async fn count(pool: &SqlitePool) -> Result<i64, sqlx::Error> {
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM admission_log")
+        .fetch_one(pool)
+        .await?;
+    Ok(n)
+}
