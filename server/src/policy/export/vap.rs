@@ -253,22 +253,7 @@ const DEFAULT_CAPABILITIES: [&str; 13] = [
 
 /// Every sysctl the latest baseline allows (a unit test keeps it in step with
 /// `pss::checks::sysctl_allowed_since`).
-const SAFE_SYSCTLS: [&str; 14] = [
-    "kernel.shm_rmid_forced",
-    "net.ipv4.ip_local_port_range",
-    "net.ipv4.tcp_syncookies",
-    "net.ipv4.ping_group_range",
-    "net.ipv4.ip_unprivileged_port_start",
-    "net.ipv4.ip_local_reserved_ports",
-    "net.ipv4.tcp_keepalive_time",
-    "net.ipv4.tcp_fin_timeout",
-    "net.ipv4.tcp_keepalive_intvl",
-    "net.ipv4.tcp_keepalive_probes",
-    "net.ipv4.tcp_rmem",
-    "net.ipv4.tcp_wmem",
-    "net.ipv4.tcp_slow_start_after_idle",
-    "net.ipv4.tcp_notsent_lowat",
-];
+use crate::model::effective::SAFE_SYSCTLS;
 
 /// Volume sources restricted allows.
 pub const ALLOWED_VOLUMES: [&str; 9] = [

@@ -567,23 +567,17 @@ impl TableParams {
     }
 
     pub fn url(&self) -> String {
-        let pairs: Vec<(&str, &str)> = [
-            ("snapshot", &self.snapshot),
-            ("cluster", &self.cluster),
-            ("namespace", &self.namespace),
-            ("verdict", &self.verdict),
-            ("sort", &self.sort),
-            ("page", &self.page),
-        ]
-        .into_iter()
-        .filter_map(|(k, v)| filled(v).map(|v| (k, v)))
-        .collect();
-        let q = serde_urlencoded::to_string(pairs).unwrap_or_default();
-        if q.is_empty() {
-            "/advisor".to_owned()
-        } else {
-            format!("/advisor?{q}")
-        }
+        super::url_with(
+            "/advisor",
+            &[
+                ("snapshot", &self.snapshot),
+                ("cluster", &self.cluster),
+                ("namespace", &self.namespace),
+                ("verdict", &self.verdict),
+                ("sort", &self.sort),
+                ("page", &self.page),
+            ],
+        )
     }
 
     pub fn sort_url(&self, key: &str) -> String {

@@ -182,27 +182,21 @@ impl AlertParams {
 
     /// This state of the list as a URL of the Alerts page.
     pub fn url(&self) -> String {
-        let pairs: Vec<(&str, &str)> = [
-            ("cluster", &self.cluster),
-            ("namespace", &self.namespace),
-            ("severity", &self.severity),
-            ("control", &self.control),
-            ("state", &self.state),
-            ("mode", &self.mode),
-            ("workload", &self.workload),
-            ("sort", &self.sort),
-            ("dir", &self.dir),
-            ("page", &self.page),
-        ]
-        .into_iter()
-        .filter_map(|(k, v)| filled(v).map(|v| (k, v)))
-        .collect();
-        let q = serde_urlencoded::to_string(pairs).unwrap_or_default();
-        if q.is_empty() {
-            "/alerts".to_owned()
-        } else {
-            format!("/alerts?{q}")
-        }
+        super::url_with(
+            "/alerts",
+            &[
+                ("cluster", &self.cluster),
+                ("namespace", &self.namespace),
+                ("severity", &self.severity),
+                ("control", &self.control),
+                ("state", &self.state),
+                ("mode", &self.mode),
+                ("workload", &self.workload),
+                ("sort", &self.sort),
+                ("dir", &self.dir),
+                ("page", &self.page),
+            ],
+        )
     }
 
     /// Sorting by `key`: ascending first, descending when already ascending.

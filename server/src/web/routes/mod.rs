@@ -61,6 +61,21 @@ pub fn filled(v: &Option<String>) -> Option<&str> {
     v.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
+/// `path?k=v&…` with the filled parameters of a page's URL state, in order;
+/// just `path` when none is filled.
+pub fn url_with(path: &str, params: &[(&str, &Option<String>)]) -> String {
+    let pairs: Vec<(&str, &str)> = params
+        .iter()
+        .filter_map(|(k, v)| filled(v).map(|v| (*k, v)))
+        .collect();
+    let q = serde_urlencoded::to_string(pairs).unwrap_or_default();
+    if q.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{q}")
+    }
+}
+
 /// The snapshot a request is about, or `None` when the database holds none.
 pub async fn chosen_snapshot(
     pool: &SqlitePool,
