@@ -5,7 +5,7 @@
 //! admission log through a queue ([`log`]).
 //!
 //! ```text
-//!   body ─► ReviewIn ─► object ─► Workload (ingest::manifests) ─► exemptions (flags)
+//!   body ─► ReviewIn ─► object (typed, one pass) ─► Reviewed ─► exemptions (flags)
 //!        ─► Rules::effective per mode ─► assignments::judge ─► response + Decision
 //! ```
 //!
@@ -17,6 +17,7 @@
 //! UPDATE of a workload is judged only when its pod template changed.
 
 pub mod log;
+pub mod object;
 pub mod review;
 pub mod tls;
 
@@ -38,7 +39,9 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::AppState;
 use crate::metrics::{self, ReviewVerdict};
-use crate::model::{Origin, PodTemplate, WORKLOAD_KINDS, Workload, template_pointer};
+use crate::model::{
+    Origin, PodTemplate, WORKLOAD_KINDS, Workload, WorkloadKey, template_path, template_pointer,
+};
 use crate::policy::assignments::{self, Mode};
 use crate::rules::RulesHandle;
 
@@ -260,7 +263,7 @@ impl Webhook {
         if req.operation == "UPDATE"
             && let Some(old) = req.old_object
             && let Ok(old) = parse_workload(old.get(), &req, "request.oldObject")
-            && !significant_update(&old, &w)
+            && !significant_change(&w.key.kind, &old.template, &w.template)
         {
             return Self::allow(d, "the update changes nothing pod security checks");
         }
@@ -283,7 +286,7 @@ impl Webhook {
     }
 
     /// The profiles in force on `w`, per mode, with exemptions.
-    fn judge(&self, w: Workload, mutate: bool, d: &mut Decision) -> Response {
+    fn judge(&self, w: Reviewed, mutate: bool, d: &mut Decision) -> Response {
         let rules = self.rules.get();
         let labels = self.namespaces.get();
         let ns_labels = labels.get(&w.key.namespace);
@@ -412,10 +415,76 @@ impl Webhook {
     }
 }
 
-/// The Pod or workload in `raw`, read with the manifest loader. Its kind is
-/// its own (`kind`, else the request's); a missing name (pods of controllers
-/// only have `generateName` at creation) or namespace comes from the request.
-fn parse_workload(raw: &str, req: &Request<'_>, what: &str) -> Result<Workload, String> {
+/// What a review judges of an object: its key and its pod template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reviewed {
+    pub key: WorkloadKey,
+    pub template: PodTemplate,
+}
+
+/// The Pod or workload in `raw`. Its kind is its own (`kind`, else the
+/// request's); a missing name (pods of controllers only have `generateName`
+/// at creation) or namespace comes from the request. Read in one pass with
+/// [`object::read`]; when that fails, read again with the manifest loader,
+/// which accepts a few old forms and otherwise says precisely what is wrong.
+pub fn parse_workload(raw: &str, req: &Request<'_>, what: &str) -> Result<Reviewed, String> {
+    match read_fast(raw, req) {
+        Some(r) => Ok(r),
+        None => parse_with_loader(raw, req, what).map(|w| Reviewed {
+            key: w.key,
+            template: w.template,
+        }),
+    }
+}
+
+/// [`parse_workload`] without error messages: `None` for anything the loader
+/// would have to word (or read in an old form).
+fn read_fast(raw: &str, req: &Request<'_>) -> Option<Reviewed> {
+    let assumed = req.kind.kind.as_str();
+    let mut obj = object::read(raw, assumed).ok()?;
+    let kind = match obj.kind.take() {
+        Some(k) if !k.is_empty() => k,
+        _ => assumed.to_owned(),
+    };
+    let kind = *WORKLOAD_KINDS.iter().find(|k| **k == kind)?;
+    if template_path(kind) != template_path(assumed) {
+        // The object is of another kind than the request says: follow its own path.
+        obj = object::read(raw, kind).ok()?;
+    }
+    let accepted = match obj.api_version.as_deref() {
+        Some(v) if !v.is_empty() => crate::ingest::manifests::reads(kind, v),
+        _ if req.kind.group.is_empty() => crate::ingest::manifests::reads(kind, &req.kind.version),
+        _ => crate::ingest::manifests::reads(
+            kind,
+            &format!("{}/{}", req.kind.group, req.kind.version),
+        ),
+    };
+    if !accepted {
+        return None;
+    }
+    let nonempty = |s: &Option<String>| s.as_ref().filter(|s| !s.is_empty()).cloned();
+    let meta = &mut obj.metadata;
+    let name = nonempty(&meta.name)
+        .or_else(|| nonempty(&req.name))
+        .or_else(|| nonempty(&meta.generate_name))?;
+    let namespace = nonempty(&meta.namespace).or_else(|| nonempty(&req.namespace));
+    let mut template = obj.template?;
+    if template_path(kind).is_empty() {
+        meta.name = Some(name.clone());
+        if namespace.is_some() {
+            meta.namespace.clone_from(&namespace);
+        }
+        template.metadata = obj.metadata;
+    }
+    Some(Reviewed {
+        key: WorkloadKey::new(namespace.unwrap_or_else(|| "default".into()), kind, name),
+        template,
+    })
+}
+
+/// The Pod or workload in `raw`, read with the manifest loader (the slow path
+/// of [`parse_workload`]).
+fn parse_with_loader(raw: &str, req: &Request<'_>, what: &str) -> Result<Workload, String> {
     let mut value = slim(raw).map_err(|e| format!("{what} is not valid JSON: {e}"))?;
     let Value::Object(obj) = &mut value else {
         return Err(format!("{what} is not an object"));
@@ -585,14 +654,18 @@ impl<'de> serde::Deserialize<'de> for Annotations {
 /// `isSignificantPodUpdate` for Pods; any change of the pod template for
 /// workloads).
 pub fn significant_update(old: &Workload, new: &Workload) -> bool {
-    if new.key.kind != "Pod" {
-        return old.template != new.template;
+    significant_change(&new.key.kind, &old.template, &new.template)
+}
+
+/// [`significant_update`] of the pod templates of an object of `kind`.
+fn significant_change(kind: &str, old: &PodTemplate, new: &PodTemplate) -> bool {
+    if kind != "Pod" {
+        return old != new;
     }
     const SECCOMP_POD: &str = "seccomp.security.alpha.kubernetes.io/pod";
     const SECCOMP_CONTAINER: &str = "container.seccomp.security.alpha.kubernetes.io/";
-    let ann = |w: &Workload, k: &str| -> Option<String> {
-        w.template
-            .metadata
+    let ann = |t: &PodTemplate, k: &str| -> Option<String> {
+        t.metadata
             .annotations
             .as_ref()
             .and_then(|a| a.get(k).cloned())
@@ -604,7 +677,7 @@ pub fn significant_update(old: &Workload, new: &Workload) -> bool {
         let key = format!("{SECCOMP_CONTAINER}{}", c.name);
         c.image != o.image || ann(new, &key) != ann(old, &key)
     };
-    let (n, o) = (&new.template.spec, &old.template.spec);
+    let (n, o) = (&new.spec, &old.spec);
     if n.containers.len() != o.containers.len() {
         return true;
     }
