@@ -981,10 +981,7 @@ mod tests {
         let mut obj = object("Deployment", "nginx");
         obj["kind"] = json!("ConfigMap");
         let e = error(&obj.to_string(), &request("Deployment", None, None));
-        assert!(
-            e.contains("is a ConfigMap, not a Pod or a workload"),
-            "{e}"
-        );
+        assert!(e.contains("is a ConfigMap, not a Pod or a workload"), "{e}");
         let mut crd = object("Deployment", "nginx");
         crd["apiVersion"] = json!("example.com/v1");
         let e = error(&crd.to_string(), &request("Deployment", None, None));

@@ -180,7 +180,8 @@ impl<'de> serde::Deserialize<'de> for SlimMeta {
                             meta.annotations = m.next_value::<Option<Annotations>>()?.map(|a| a.0);
                         }
                         "ownerReferences" => {
-                            meta.owner_references = m.next_value::<Option<Vec<OwnerReference>>>()?;
+                            meta.owner_references =
+                                m.next_value::<Option<Vec<OwnerReference>>>()?;
                         }
                         _ => {
                             m.next_value::<IgnoredAny>()?;

@@ -351,10 +351,7 @@ impl Rules {
         // Looked up by reference: this runs for every admission review.
         let slots = self.slots.get(cluster);
         let targets = [
-            (
-                slots.and_then(|c| c.workloads.get(key)),
-                Source::Workload,
-            ),
+            (slots.and_then(|c| c.workloads.get(key)), Source::Workload),
             (
                 slots.and_then(|c| c.namespaces.get(&key.namespace)),
                 Source::Namespace,
@@ -421,11 +418,7 @@ impl Rules {
     /// The same rules without the assignment of `target` in `mode` (for a
     /// preview of its removal).
     pub fn without(mut self, cluster: &str, target: &AssignTarget, mode: Mode) -> Rules {
-        if let Some(s) = self
-            .slots
-            .get_mut(cluster)
-            .and_then(|c| c.get_mut(target))
-        {
+        if let Some(s) = self.slots.get_mut(cluster).and_then(|c| c.get_mut(target)) {
             s[mode.index()] = None;
         }
         let t = target.to_string();
@@ -462,11 +455,7 @@ impl Rules {
 pub fn level_profile(lv: LevelVersion) -> Arc<Profile> {
     static CACHE: std::sync::LazyLock<std::sync::RwLock<HashMap<LevelVersion, Arc<Profile>>>> =
         std::sync::LazyLock::new(Default::default);
-    if let Some(p) = CACHE
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(&lv)
-    {
+    if let Some(p) = CACHE.read().unwrap_or_else(|p| p.into_inner()).get(&lv) {
         return p.clone();
     }
     CACHE
