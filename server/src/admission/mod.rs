@@ -427,7 +427,7 @@ pub struct Reviewed {
 /// at creation) or namespace comes from the request. Read in one pass with
 /// [`object::read`]; when that fails, read again with the manifest loader,
 /// which accepts a few old forms and otherwise says precisely what is wrong.
-pub fn parse_workload(raw: &str, req: &Request<'_>, what: &str) -> Result<Reviewed, String> {
+fn parse_workload(raw: &str, req: &Request<'_>, what: &str) -> Result<Reviewed, String> {
     match read_fast(raw, req) {
         Some(r) => Ok(r),
         None => parse_with_loader(raw, req, what).map(|w| Reviewed {
