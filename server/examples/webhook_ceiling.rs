@@ -212,6 +212,10 @@ async fn stages(file: &Path) -> anyhow::Result<()> {
         portcullis::ingest::manifests::load_value(v, &Default::default(), &mut inv);
         std::hint::black_box(inv);
     });
+    time("read the object (typed, one pass)", &mut || {
+        let o = portcullis::admission::object::read(&object, "Deployment").expect("object");
+        std::hint::black_box(o);
+    });
     time("whole review (answer + decision)", &mut || {
         std::hint::black_box(webhook.review(&body, false));
     });

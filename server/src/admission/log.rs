@@ -112,6 +112,35 @@ impl Decision {
         .collect()
     }
 
+    /// Whether `self` and `other` have the same [`Decision::findings`]: the
+    /// same object in the same namespace judged under the same rules, labels
+    /// and exemptions, failing the same modes (a client retrying a rejected
+    /// object, a controller recreating a pod).
+    pub fn same_findings(&self, other: &Decision) -> bool {
+        let (Some(a), Some(b)) = (&self.subject, &other.subject) else {
+            return false;
+        };
+        if !(self.cluster == other.cluster
+            && Arc::ptr_eq(&a.rules, &b.rules)
+            && a.key == b.key
+            && a.failed == b.failed
+            && a.labels == b.labels
+            && a.template == b.template)
+        {
+            return false;
+        }
+        let id = a.key.to_string();
+        let exempt = |at| {
+            a.rules
+                .exemptions_for(&self.cluster, &id, at)
+                .list
+                .into_iter()
+                .map(|e| e as *const _)
+                .collect::<Vec<_>>()
+        };
+        exempt(self.at) == exempt(other.at)
+    }
+
     /// `namespace/Kind/name`.
     pub fn workload(&self) -> String {
         format!("{}/{}/{}", self.namespace, self.kind, self.name)
@@ -124,6 +153,15 @@ impl Decision {
 /// writer task, never from a request.
 pub trait AlertSink: Send + Sync + 'static {
     fn raise(&self, decision: &Decision);
+
+    /// The decisions of one batch of the log writer that raise alerts, in
+    /// order. By default [`AlertSink::raise`] for each; a sink may handle
+    /// them together (one transaction for many repeats of one rejection).
+    fn raise_all(&self, decisions: &[&Decision]) {
+        for d in decisions {
+            self.raise(d);
+        }
+    }
 }
 
 /// The sink until alerts are connected: a debug log line per decision.
@@ -141,8 +179,14 @@ impl AlertSink for NoAlerts {
 
 /// THE single place where decisions become alerts.
 pub fn on_decision(sink: &dyn AlertSink, decision: &Decision) {
-    if decision.raises_alert() {
-        sink.raise(decision);
+    on_decisions(sink, std::slice::from_ref(decision));
+}
+
+/// [`on_decision`] for a batch of decisions, handed to the sink together.
+pub fn on_decisions(sink: &dyn AlertSink, decisions: &[Decision]) {
+    let raising: Vec<&Decision> = decisions.iter().filter(|d| d.raises_alert()).collect();
+    if !raising.is_empty() {
+        sink.raise_all(&raising);
     }
 }
 
@@ -213,9 +257,7 @@ async fn writer(pool: SqlitePool, mut rx: mpsc::Receiver<Msg>, sink: Arc<dyn Ale
                 Err(_) => break,
             }
         }
-        for d in &batch {
-            on_decision(&*sink, d);
-        }
+        on_decisions(&*sink, &batch);
         if !batch.is_empty()
             && let Err(e) = crate::store::admission::insert(&pool, &batch, KEEP).await
         {

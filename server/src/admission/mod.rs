@@ -5,7 +5,7 @@
 //! admission log through a queue ([`log`]).
 //!
 //! ```text
-//!   body ─► ReviewIn ─► object ─► Workload (ingest::manifests) ─► exemptions (flags)
+//!   body ─► ReviewIn ─► object (typed, one pass) ─► Reviewed ─► exemptions (flags)
 //!        ─► Rules::effective per mode ─► assignments::judge ─► response + Decision
 //! ```
 //!
@@ -17,6 +17,7 @@
 //! UPDATE of a workload is judged only when its pod template changed.
 
 pub mod log;
+pub mod object;
 pub mod review;
 pub mod tls;
 
@@ -38,7 +39,9 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::AppState;
 use crate::metrics::{self, ReviewVerdict};
-use crate::model::{Origin, PodTemplate, WORKLOAD_KINDS, Workload, template_pointer};
+use crate::model::{
+    Origin, PodTemplate, WORKLOAD_KINDS, Workload, WorkloadKey, template_path, template_pointer,
+};
 use crate::policy::assignments::{self, Mode};
 use crate::rules::RulesHandle;
 
@@ -260,7 +263,7 @@ impl Webhook {
         if req.operation == "UPDATE"
             && let Some(old) = req.old_object
             && let Ok(old) = parse_workload(old.get(), &req, "request.oldObject")
-            && !significant_update(&old, &w)
+            && !significant_change(&w.key.kind, &old.template, &w.template)
         {
             return Self::allow(d, "the update changes nothing pod security checks");
         }
@@ -283,7 +286,7 @@ impl Webhook {
     }
 
     /// The profiles in force on `w`, per mode, with exemptions.
-    fn judge(&self, w: Workload, mutate: bool, d: &mut Decision) -> Response {
+    fn judge(&self, w: Reviewed, mutate: bool, d: &mut Decision) -> Response {
         let rules = self.rules.get();
         let labels = self.namespaces.get();
         let ns_labels = labels.get(&w.key.namespace);
@@ -412,10 +415,76 @@ impl Webhook {
     }
 }
 
-/// The Pod or workload in `raw`, read with the manifest loader. Its kind is
-/// its own (`kind`, else the request's); a missing name (pods of controllers
-/// only have `generateName` at creation) or namespace comes from the request.
-fn parse_workload(raw: &str, req: &Request<'_>, what: &str) -> Result<Workload, String> {
+/// What a review judges of an object: its key and its pod template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reviewed {
+    pub key: WorkloadKey,
+    pub template: PodTemplate,
+}
+
+/// The Pod or workload in `raw`. Its kind is its own (`kind`, else the
+/// request's); a missing name (pods of controllers only have `generateName`
+/// at creation) or namespace comes from the request. Read in one pass with
+/// [`object::read`]; when that fails, read again with the manifest loader,
+/// which accepts a few old forms and otherwise says precisely what is wrong.
+fn parse_workload(raw: &str, req: &Request<'_>, what: &str) -> Result<Reviewed, String> {
+    match read_fast(raw, req) {
+        Some(r) => Ok(r),
+        None => parse_with_loader(raw, req, what).map(|w| Reviewed {
+            key: w.key,
+            template: w.template,
+        }),
+    }
+}
+
+/// [`parse_workload`] without error messages: `None` for anything the loader
+/// would have to word (or read in an old form).
+fn read_fast(raw: &str, req: &Request<'_>) -> Option<Reviewed> {
+    let assumed = req.kind.kind.as_str();
+    let mut obj = object::read(raw, assumed).ok()?;
+    let kind = match obj.kind.take() {
+        Some(k) if !k.is_empty() => k,
+        _ => assumed.to_owned(),
+    };
+    let kind = *WORKLOAD_KINDS.iter().find(|k| **k == kind)?;
+    if template_path(kind) != template_path(assumed) {
+        // The object is of another kind than the request says: follow its own path.
+        obj = object::read(raw, kind).ok()?;
+    }
+    let accepted = match obj.api_version.as_deref() {
+        Some(v) if !v.is_empty() => crate::ingest::manifests::reads(kind, v),
+        _ if req.kind.group.is_empty() => crate::ingest::manifests::reads(kind, &req.kind.version),
+        _ => crate::ingest::manifests::reads(
+            kind,
+            &format!("{}/{}", req.kind.group, req.kind.version),
+        ),
+    };
+    if !accepted {
+        return None;
+    }
+    let nonempty = |s: &Option<String>| s.as_ref().filter(|s| !s.is_empty()).cloned();
+    let meta = &mut obj.metadata;
+    let name = nonempty(&meta.name)
+        .or_else(|| nonempty(&req.name))
+        .or_else(|| nonempty(&meta.generate_name))?;
+    let namespace = nonempty(&meta.namespace).or_else(|| nonempty(&req.namespace));
+    let mut template = obj.template?;
+    if template_path(kind).is_empty() {
+        meta.name = Some(name.clone());
+        if namespace.is_some() {
+            meta.namespace.clone_from(&namespace);
+        }
+        template.metadata = obj.metadata;
+    }
+    Some(Reviewed {
+        key: WorkloadKey::new(namespace.unwrap_or_else(|| "default".into()), kind, name),
+        template,
+    })
+}
+
+/// The Pod or workload in `raw`, read with the manifest loader (the slow path
+/// of [`parse_workload`]).
+fn parse_with_loader(raw: &str, req: &Request<'_>, what: &str) -> Result<Workload, String> {
     let mut value = slim(raw).map_err(|e| format!("{what} is not valid JSON: {e}"))?;
     let Value::Object(obj) = &mut value else {
         return Err(format!("{what} is not an object"));
@@ -585,14 +654,18 @@ impl<'de> serde::Deserialize<'de> for Annotations {
 /// `isSignificantPodUpdate` for Pods; any change of the pod template for
 /// workloads).
 pub fn significant_update(old: &Workload, new: &Workload) -> bool {
-    if new.key.kind != "Pod" {
-        return old.template != new.template;
+    significant_change(&new.key.kind, &old.template, &new.template)
+}
+
+/// [`significant_update`] of the pod templates of an object of `kind`.
+fn significant_change(kind: &str, old: &PodTemplate, new: &PodTemplate) -> bool {
+    if kind != "Pod" {
+        return old != new;
     }
     const SECCOMP_POD: &str = "seccomp.security.alpha.kubernetes.io/pod";
     const SECCOMP_CONTAINER: &str = "container.seccomp.security.alpha.kubernetes.io/";
-    let ann = |w: &Workload, k: &str| -> Option<String> {
-        w.template
-            .metadata
+    let ann = |t: &PodTemplate, k: &str| -> Option<String> {
+        t.metadata
             .annotations
             .as_ref()
             .and_then(|a| a.get(k).cloned())
@@ -604,7 +677,7 @@ pub fn significant_update(old: &Workload, new: &Workload) -> bool {
         let key = format!("{SECCOMP_CONTAINER}{}", c.name);
         c.image != o.image || ann(new, &key) != ann(old, &key)
     };
-    let (n, o) = (&new.template.spec, &old.template.spec);
+    let (n, o) = (&new.spec, &old.spec);
     if n.containers.len() != o.containers.len() {
         return true;
     }
@@ -713,4 +786,234 @@ pub async fn metrics_response(pool: &SqlitePool) -> HttpResponse {
         metrics::render(pool).await,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn request(kind: &str, name: Option<&str>, namespace: Option<&str>) -> String {
+        let (group, version) = match kind {
+            "Pod" | "ReplicationController" => ("", "v1"),
+            "Job" | "CronJob" => ("batch", "v1"),
+            _ => ("apps", "v1"),
+        };
+        json!({
+            "uid": "u-1",
+            "kind": {"group": group, "version": version, "kind": kind},
+            "name": name,
+            "namespace": namespace,
+            "operation": "CREATE",
+        })
+        .to_string()
+    }
+
+    fn api_version(kind: &str) -> &'static str {
+        match kind {
+            "Pod" | "ReplicationController" => "v1",
+            "Job" | "CronJob" => "batch/v1",
+            _ => "apps/v1",
+        }
+    }
+
+    fn pod_spec(image: &str) -> Value {
+        json!({
+            "containers": [{
+                "name": "app",
+                "image": image,
+                "securityContext": {"runAsUser": 1000, "capabilities": {"add": ["NET_ADMIN"]}},
+            }],
+            "hostNetwork": true,
+            "volumes": [{"name": "data", "hostPath": {"path": "/var/lib"}}],
+        })
+    }
+
+    /// An object of `kind` as the API server sends it: the template at its
+    /// path, with what the reader must skip around it.
+    fn object(kind: &str, image: &str) -> Value {
+        let meta = json!({
+            "name": "web",
+            "namespace": "shop",
+            "uid": "0b6c",
+            "labels": {"app": "web"},
+            "annotations": {
+                "kubectl.kubernetes.io/last-applied-configuration": "{\"kind\":\"x\"}",
+                "seccomp.security.alpha.kubernetes.io/pod": "runtime/default",
+            },
+            "managedFields": [{"manager": "kubectl", "operation": "Update",
+                               "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {}}}],
+        });
+        let path = template_path(kind);
+        let mut inner = if path.is_empty() {
+            pod_spec(image)
+        } else {
+            json!({"metadata": {"labels": {"app": "web"}}, "spec": pod_spec(image)})
+        };
+        // Build the path from the template outwards; every map on the way
+        // also holds fields the reader skips (and the loader needs).
+        for key in path.iter().rev() {
+            let mut map = serde_json::Map::new();
+            map.insert((*key).to_owned(), inner);
+            if *key == "spec" {
+                map.insert("selector".into(), json!({"matchLabels": {"app": "web"}}));
+                map.insert("schedule".into(), json!("*/5 * * * *"));
+                map.insert("replicas".into(), json!(3));
+            }
+            map.insert("unrelated".into(), json!([1, {"a": null}]));
+            inner = Value::Object(map);
+        }
+        let Value::Object(mut top) = (if path.is_empty() {
+            json!({"spec": inner})
+        } else {
+            inner
+        }) else {
+            unreachable!("built as a map")
+        };
+        top.insert("apiVersion".into(), json!(api_version(kind)));
+        top.insert("kind".into(), json!(kind));
+        top.insert("metadata".into(), meta);
+        top.insert("status".into(), json!({"phase": "Running"}));
+        Value::Object(top)
+    }
+
+    fn both(raw: &str, req: &str) -> (Option<Reviewed>, Result<Workload, String>) {
+        let req: Request<'_> = serde_json::from_str(req).expect("test request");
+        (
+            read_fast(raw, &req),
+            parse_with_loader(raw, &req, "request.object"),
+        )
+    }
+
+    #[test]
+    fn the_typed_reader_reads_every_kind_as_the_loader_does() {
+        for kind in WORKLOAD_KINDS {
+            let raw = object(kind, "nginx:1.27").to_string();
+            let (fast, slow) = both(&raw, &request(kind, None, None));
+            let fast = fast.unwrap_or_else(|| panic!("{kind}: the fast path failed"));
+            let slow = slow.unwrap_or_else(|e| panic!("{kind}: the loader failed: {e}"));
+            assert_eq!(fast.key, slow.key, "{kind}");
+            assert_eq!(fast.template, slow.template, "{kind}");
+            assert_eq!(fast.key.to_string(), format!("shop/{kind}/web"));
+            assert_eq!(
+                fast.template.spec.containers[0].image.as_deref(),
+                Some("nginx:1.27"),
+                "{kind}"
+            );
+            assert_eq!(fast.template.spec.host_network, Some(true), "{kind}");
+        }
+    }
+
+    #[test]
+    fn a_pod_keeps_its_metadata_without_managed_fields_or_last_applied() {
+        let raw = object("Pod", "nginx").to_string();
+        let (fast, _) = both(&raw, &request("Pod", None, None));
+        let meta = fast.expect("fast path").template.metadata;
+        let ann = meta.annotations.expect("annotations");
+        assert!(ann.contains_key("seccomp.security.alpha.kubernetes.io/pod"));
+        assert!(!ann.contains_key("kubectl.kubernetes.io/last-applied-configuration"));
+        assert_eq!(meta.managed_fields, None);
+        assert_eq!(meta.uid.as_deref(), Some("0b6c"));
+    }
+
+    #[test]
+    fn name_and_namespace_come_from_the_request_or_generate_name() {
+        for kind in ["Pod", "Deployment"] {
+            let mut obj = object(kind, "nginx");
+            let meta = obj["metadata"].as_object_mut().expect("map");
+            meta.remove("name");
+            meta.remove("namespace");
+            meta.insert("generateName".into(), json!("web-"));
+            let raw = obj.to_string();
+            let (fast, slow) = both(&raw, &request(kind, None, Some("shop")));
+            let (fast, slow) = (fast.expect("fast path"), slow.expect("loader"));
+            assert_eq!(fast.key.to_string(), format!("shop/{kind}/web-"));
+            assert_eq!((&fast.key, &fast.template), (&slow.key, &slow.template));
+            let (fast, _) = both(&raw, &request(kind, Some("named"), None));
+            assert_eq!(
+                fast.expect("fast path").key.to_string(),
+                format!("default/{kind}/named")
+            );
+        }
+    }
+
+    #[test]
+    fn an_object_of_another_kind_than_the_request_follows_its_own_path() {
+        let raw = object("CronJob", "busybox").to_string();
+        let (fast, slow) = both(&raw, &request("Pod", None, None));
+        let fast = fast.expect("fast path");
+        assert_eq!(fast.key.kind, "CronJob");
+        assert_eq!(fast.template, slow.expect("loader").template);
+        // No kind in the object: the request's.
+        let mut obj = object("Job", "busybox");
+        obj.as_object_mut().expect("map").remove("kind");
+        let (fast, _) = both(&obj.to_string(), &request("Job", None, None));
+        assert_eq!(fast.expect("fast path").key.kind, "Job");
+    }
+
+    fn error(raw: &str, req: &str) -> String {
+        let parsed: Request<'_> = serde_json::from_str(req).expect("test request");
+        assert!(read_fast(raw, &parsed).is_none(), "fast path took {raw}");
+        match parse_workload(raw, &parsed, "request.object") {
+            Ok(r) => panic!("read {raw} as {}", r.key),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn a_missing_or_empty_object_is_worded_by_the_loader() {
+        let req = request("Deployment", Some("web"), Some("shop"));
+        assert!(error("null", &req).contains("request.object is not an object"));
+        let e = error("{}", &req);
+        assert!(e.contains("spec") && e.contains("missing"), "{e}");
+        let mut no_template = object("Deployment", "nginx");
+        no_template["spec"]
+            .as_object_mut()
+            .expect("map")
+            .remove("template");
+        let e = error(&no_template.to_string(), &req);
+        assert!(e.contains("spec.template"), "{e}");
+    }
+
+    #[test]
+    fn a_wrong_kind_is_refused_with_its_name() {
+        let mut obj = object("Deployment", "nginx");
+        obj["kind"] = json!("ConfigMap");
+        let e = error(&obj.to_string(), &request("Deployment", None, None));
+        assert!(e.contains("is a ConfigMap, not a Pod or a workload"), "{e}");
+        let mut crd = object("Deployment", "nginx");
+        crd["apiVersion"] = json!("example.com/v1");
+        let e = error(&crd.to_string(), &request("Deployment", None, None));
+        assert!(e.contains("Deployment (example.com/v1)"), "{e}");
+    }
+
+    #[test]
+    fn a_field_of_the_wrong_type_is_named_by_its_path() {
+        let mut obj = object("Deployment", "nginx");
+        obj["spec"]["template"]["spec"]["containers"][0]["securityContext"]["runAsUser"] =
+            json!("root");
+        let e = error(&obj.to_string(), &request("Deployment", None, None));
+        assert!(
+            e.contains("spec.template.spec.containers[0].securityContext.runAsUser"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_three_mib_object_is_read_in_one_pass() {
+        let mut obj = object("Pod", "nginx");
+        let big = "x".repeat(1024 * 1024);
+        obj["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] =
+            json!(big);
+        obj["metadata"]["managedFields"] = json!([{"fieldsV1": {"f:a": big}}]);
+        obj["status"] = json!({"message": big});
+        let raw = obj.to_string();
+        assert!(raw.len() > 3 * 1024 * 1024, "{}", raw.len());
+        let (fast, slow) = both(&raw, &request("Pod", None, None));
+        let (fast, slow) = (fast.expect("fast path"), slow.expect("loader"));
+        assert_eq!(fast.template, slow.template);
+        let ann = fast.template.metadata.annotations.expect("annotations");
+        assert!(!ann.contains_key("kubectl.kubernetes.io/last-applied-configuration"));
+    }
 }

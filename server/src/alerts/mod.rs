@@ -294,26 +294,64 @@ impl AdmissionAlerts {
 
 impl crate::admission::AlertSink for AdmissionAlerts {
     fn raise(&self, d: &crate::admission::Decision) {
-        let findings = d.findings();
-        if findings.is_empty() {
+        self.raise_all(&[d]);
+    }
+
+    /// Repeats of one decision (same object, rules and exemptions) are judged
+    /// once and stored as one, at the time of the last: under load the same
+    /// rejection arrives many times within one batch of the log writer, and
+    /// one write transaction each would cost more than the reviews. The
+    /// batch is stored in order, by one task.
+    fn raise_all(&self, decisions: &[&crate::admission::Decision]) {
+        struct Raise<'d> {
+            first: &'d crate::admission::Decision,
+            at: i64,
+            findings: Vec<Finding>,
+        }
+        let mut raises: Vec<Raise<'_>> = Vec::new();
+        for d in decisions {
+            if let Some(r) = raises.iter_mut().find(|r| r.first.same_findings(d)) {
+                r.at = r.at.max(d.at);
+                continue;
+            }
+            let findings = d.findings();
+            if !findings.is_empty() {
+                raises.push(Raise {
+                    first: d,
+                    at: d.at,
+                    findings,
+                });
+            }
+        }
+        if raises.is_empty() {
             return;
         }
-        let labels = d
-            .subject
-            .as_ref()
-            .and_then(|s| s.template.metadata.labels.clone())
-            .unwrap_or_default();
-        let (pool, cluster, namespace, at) = (
-            self.pool.clone(),
-            d.cluster.clone(),
-            d.namespace.clone(),
-            d.at,
-        );
+        let work: Vec<_> = raises
+            .into_iter()
+            .map(|r| {
+                let labels = r
+                    .first
+                    .subject
+                    .as_ref()
+                    .and_then(|s| s.template.metadata.labels.clone())
+                    .unwrap_or_default();
+                (
+                    r.first.cluster.clone(),
+                    r.first.namespace.clone(),
+                    labels,
+                    r.findings,
+                    r.at,
+                )
+            })
+            .collect();
+        let pool = self.pool.clone();
         tokio::spawn(async move {
-            if let Err(e) =
-                raise_admission(&pool, &cluster, &namespace, &labels, &findings, at).await
-            {
-                tracing::error!(error = %e, %cluster, "alerts for an admission rejection not stored");
+            for (cluster, namespace, labels, findings, at) in work {
+                if let Err(e) =
+                    raise_admission(&pool, &cluster, &namespace, &labels, &findings, at).await
+                {
+                    tracing::error!(error = %e, %cluster, "alerts for an admission rejection not stored");
+                }
             }
         });
     }

@@ -1384,3 +1384,56 @@ async fn rejections_become_alerts_once() {
     assert_eq!(again, 0, "the same rejection opens nothing new");
     assert_eq!(open().await.1 as usize, findings.len());
 }
+
+/// Under load one rejection arrives many times within a batch of the log
+/// writer: the alerts sink judges each distinct decision once, and the alerts
+/// end up as if each repeat had been stored in turn (refreshed to the last).
+#[tokio::test]
+async fn repeated_rejections_in_one_batch_are_stored_once() {
+    let Some(object) = priv_deployment("payments") else {
+        return;
+    };
+    let h = hook().await;
+    h.assign("namespace/payments", Mode::Enforce, "restricted")
+        .await;
+    for _ in 0..3 {
+        let r = h.validate(&review_of("CREATE", &object, None)).await;
+        assert_eq!(r["allowed"], false, "{r}");
+    }
+    let mut changed = object.clone();
+    changed["spec"]["template"]["spec"]["containers"][0]["image"] = json!("other:1");
+    let r = h.validate(&review_of("CREATE", &changed, None)).await;
+    assert_eq!(r["allowed"], false, "{r}");
+    h.logged().await;
+    let taken = h.alerts.taken();
+    assert_eq!(taken.len(), 4);
+    assert!(taken[0].same_findings(&taken[1]) && taken[1].same_findings(&taken[2]));
+    assert!(!taken[0].same_findings(&taken[3]), "another template");
+    let findings = taken[0].findings();
+    assert!(!findings.is_empty());
+
+    let pool = &h.db.state.pool;
+    let sink = portcullis::alerts::AdmissionAlerts::new(pool.clone());
+    let refs: Vec<&Decision> = taken.iter().collect();
+    sink.raise_all(&refs);
+    let last = taken.iter().map(|d| d.at).max().expect("decisions");
+    let q = portcullis::store::alerts::AlertQuery {
+        cluster: Some(CLUSTER.to_owned()),
+        limit: 1000,
+        ..Default::default()
+    };
+    // The sink stores from a task: wait for the last decision's refresh.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let (alerts, total) = loop {
+        let (alerts, total) = portcullis::store::alerts::list(pool, &q)
+            .await
+            .expect("alerts");
+        let done = total as usize == findings.len() && alerts.iter().all(|a| a.last_seen == last);
+        if done || std::time::Instant::now() > deadline {
+            break (alerts, total);
+        }
+        tokio::task::yield_now().await;
+    };
+    assert_eq!(total as usize, findings.len(), "{alerts:?}");
+    assert!(alerts.iter().all(|a| a.last_seen == last), "{alerts:?}");
+}

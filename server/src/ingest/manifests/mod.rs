@@ -171,6 +171,14 @@ pub fn load_value(value: Value, origin: &Origin, inv: &mut Inventory) {
     reader.value(value, origin.document, origin.line, None, Source::Unknown);
 }
 
+/// Whether the loader reads objects of `kind` written with `api_version`
+/// (other groups with the same kind name, such as CRDs, are skipped).
+pub fn reads(kind: &str, api_version: &str) -> bool {
+    objects::KINDS
+        .iter()
+        .any(|k| k.kind == kind && k.api_versions.contains(&api_version))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Format {
     Yaml,

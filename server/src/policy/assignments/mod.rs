@@ -221,6 +221,40 @@ struct Slot {
 
 type Slots = [Option<Slot>; 3];
 
+/// The assignments of one cluster, by target, looked up without building keys.
+#[derive(Debug, Clone, Default)]
+struct ClusterSlots {
+    cluster: Slots,
+    namespaces: HashMap<String, Slots>,
+    workloads: HashMap<WorkloadKey, Slots>,
+}
+
+impl ClusterSlots {
+    fn get(&self, target: &AssignTarget) -> Option<&Slots> {
+        match target {
+            AssignTarget::Cluster => Some(&self.cluster),
+            AssignTarget::Namespace(ns) => self.namespaces.get(ns),
+            AssignTarget::Workload(key) => self.workloads.get(key),
+        }
+    }
+
+    fn get_mut(&mut self, target: &AssignTarget) -> Option<&mut Slots> {
+        match target {
+            AssignTarget::Cluster => Some(&mut self.cluster),
+            AssignTarget::Namespace(ns) => self.namespaces.get_mut(ns),
+            AssignTarget::Workload(key) => self.workloads.get_mut(key),
+        }
+    }
+
+    fn entry(&mut self, target: AssignTarget) -> &mut Slots {
+        match target {
+            AssignTarget::Cluster => &mut self.cluster,
+            AssignTarget::Namespace(ns) => self.namespaces.entry(ns).or_default(),
+            AssignTarget::Workload(key) => self.workloads.entry(key).or_default(),
+        }
+    }
+}
+
 /// Every assignment and exemption of every cluster, with profiles resolved,
 /// ready to answer without touching the database.
 #[derive(Debug, Clone, Default)]
@@ -232,8 +266,10 @@ pub struct Rules {
     /// Assignments whose profile no longer resolves (a deleted custom
     /// profile): they are ignored, and listed so the UI can say so.
     pub unresolved: Vec<(Assignment, String)>,
-    slots: HashMap<(String, AssignTarget), Slots>,
-    exempt: HashMap<(String, String), Vec<usize>>,
+    /// By cluster.
+    slots: HashMap<String, ClusterSlots>,
+    /// Indexes into `exemptions`, by cluster and workload.
+    exempt: HashMap<String, HashMap<String, Vec<usize>>>,
 }
 
 impl Rules {
@@ -271,13 +307,18 @@ impl Rules {
                     }
                 },
             };
-            rules.slots.entry((a.cluster.clone(), target)).or_default()[a.mode.index()] =
-                Some(Slot { profile, id: a.id });
+            rules
+                .slots
+                .entry(a.cluster.clone())
+                .or_default()
+                .entry(target)[a.mode.index()] = Some(Slot { profile, id: a.id });
         }
         for (i, e) in exemptions.iter().enumerate() {
             rules
                 .exempt
-                .entry((e.cluster.clone(), e.workload.clone()))
+                .entry(e.cluster.clone())
+                .or_default()
+                .entry(e.workload.clone())
                 .or_default()
                 .push(i);
         }
@@ -292,12 +333,9 @@ impl Rules {
     }
 
     fn slot(&self, cluster: &str, target: &AssignTarget, mode: Mode) -> Option<&Slot> {
-        // Avoid allocating a key on the hot path: most lookups miss.
-        if self.slots.is_empty() {
-            return None;
-        }
         self.slots
-            .get(&(cluster.to_owned(), target.clone()))
+            .get(cluster)?
+            .get(target)
             .and_then(|s| s[mode.index()].as_ref())
     }
 
@@ -310,17 +348,19 @@ impl Rules {
         key: &WorkloadKey,
         labels: Option<&BTreeMap<String, String>>,
     ) -> [Option<Applied>; 3] {
+        // Looked up by reference: this runs for every admission review.
+        let slots = self.slots.get(cluster);
         let targets = [
-            (AssignTarget::Workload(key.clone()), Source::Workload),
+            (slots.and_then(|c| c.workloads.get(key)), Source::Workload),
             (
-                AssignTarget::Namespace(key.namespace.clone()),
+                slots.and_then(|c| c.namespaces.get(&key.namespace)),
                 Source::Namespace,
             ),
-            (AssignTarget::Cluster, Source::ClusterDefault),
+            (slots.map(|c| &c.cluster), Source::ClusterDefault),
         ];
         Mode::ALL.map(|mode| {
-            for (t, source) in &targets {
-                if let Some(s) = self.slot(cluster, t, mode) {
+            for (slots, source) in &targets {
+                if let Some(s) = slots.and_then(|s| s[mode.index()].as_ref()) {
                     return Some(Applied {
                         profile: s.profile.clone(),
                         mode,
@@ -331,7 +371,7 @@ impl Rules {
             }
             let lv = labels.and_then(|l| level_from_labels(l, mode))?;
             Some(Applied {
-                profile: Arc::new(Profile::level(lv)),
+                profile: level_profile(lv),
                 mode,
                 source: Source::Labels,
                 assignment: None,
@@ -367,7 +407,7 @@ impl Rules {
             }
             let lv = labels.and_then(|l| level_from_labels(l, mode))?;
             Some(Applied {
-                profile: Arc::new(Profile::level(lv)),
+                profile: level_profile(lv),
                 mode,
                 source: Source::Labels,
                 assignment: None,
@@ -378,7 +418,7 @@ impl Rules {
     /// The same rules without the assignment of `target` in `mode` (for a
     /// preview of its removal).
     pub fn without(mut self, cluster: &str, target: &AssignTarget, mode: Mode) -> Rules {
-        if let Some(s) = self.slots.get_mut(&(cluster.to_owned(), target.clone())) {
+        if let Some(s) = self.slots.get_mut(cluster).and_then(|c| c.get_mut(target)) {
             s[mode.index()] = None;
         }
         let t = target.to_string();
@@ -397,10 +437,7 @@ impl Rules {
     /// The exemptions of a workload that apply at `now_ms`.
     pub fn exemptions_for(&self, cluster: &str, workload: &str, now_ms: i64) -> Exempt<'_> {
         let mut out = Exempt::default();
-        if self.exempt.is_empty() {
-            return out;
-        }
-        let Some(ids) = self.exempt.get(&(cluster.to_owned(), workload.to_owned())) else {
+        let Some(ids) = self.exempt.get(cluster).and_then(|c| c.get(workload)) else {
             return out;
         };
         for &i in ids {
@@ -413,16 +450,45 @@ impl Rules {
     }
 }
 
+/// The profile of a level, shared: built once per level and version (there
+/// are few), not once per lookup.
+pub fn level_profile(lv: LevelVersion) -> Arc<Profile> {
+    static CACHE: std::sync::LazyLock<std::sync::RwLock<HashMap<LevelVersion, Arc<Profile>>>> =
+        std::sync::LazyLock::new(Default::default);
+    if let Some(p) = CACHE.read().unwrap_or_else(|p| p.into_inner()).get(&lv) {
+        return p.clone();
+    }
+    CACHE
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(lv)
+        .or_insert_with(|| Arc::new(Profile::level(lv)))
+        .clone()
+}
+
 /// The level a namespace's `pod-security.kubernetes.io/<mode>` labels set, as
 /// pod-security-admission reads them: a missing or invalid version means
 /// `latest`; an invalid level means `restricted` (it fails closed); no level
 /// label means none for that mode.
 pub fn level_from_labels(labels: &BTreeMap<String, String>, mode: Mode) -> Option<LevelVersion> {
-    let mode = mode.as_str();
-    let level = labels.get(&format!("pod-security.kubernetes.io/{mode}"))?;
+    let (level_key, version_key) = match mode {
+        Mode::Enforce => (
+            "pod-security.kubernetes.io/enforce",
+            "pod-security.kubernetes.io/enforce-version",
+        ),
+        Mode::Warn => (
+            "pod-security.kubernetes.io/warn",
+            "pod-security.kubernetes.io/warn-version",
+        ),
+        Mode::Audit => (
+            "pod-security.kubernetes.io/audit",
+            "pod-security.kubernetes.io/audit-version",
+        ),
+    };
+    let level = labels.get(level_key)?;
     let level = level.parse::<Level>().unwrap_or(Level::Restricted);
     let version = labels
-        .get(&format!("pod-security.kubernetes.io/{mode}-version"))
+        .get(version_key)
         .and_then(|v| v.parse::<Version>().ok())
         .unwrap_or(Version::Latest);
     Some(LevelVersion::new(level, version))
