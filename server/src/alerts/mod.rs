@@ -151,25 +151,20 @@ pub async fn sync(
                 }
                 continue;
             }
-            let id =
-                store::alerts::insert(&mut tx, cluster, &w.namespace, f, snapshot, now).await?;
+            report.queued += open_alert(
+                &mut tx,
+                &routes,
+                Opening {
+                    cluster,
+                    namespace: &w.namespace,
+                    labels: &w.labels,
+                    snapshot,
+                    now,
+                },
+                f,
+            )
+            .await?;
             report.opened += 1;
-            let matching: Vec<&store::notifications::Route> = routes
-                .iter()
-                .filter(|r| notify::matches(r, &w.namespace, &w.labels, f.severity))
-                .collect();
-            if matching.is_empty() {
-                continue;
-            }
-            let alert: store::alerts::Alert = sqlx::query_as("SELECT * FROM alerts WHERE id = ?")
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await?;
-            let payload = notify::payload(&alert).to_string();
-            for r in matching {
-                store::notifications::enqueue(&mut tx, r.id, id, &payload, now).await?;
-                report.queued += 1;
-            }
         }
     }
     let gone: Vec<i64> = live
@@ -271,6 +266,43 @@ pub fn spawn_watcher(state: AppState) -> Watcher {
         }
     });
     Watcher { task, synced }
+}
+
+/// Where and when an alert is opened.
+struct Opening<'a> {
+    cluster: &'a str,
+    namespace: &'a str,
+    /// The workload's labels, for routes with a label selector.
+    labels: &'a BTreeMap<String, String>,
+    snapshot: i64,
+    now: i64,
+}
+
+/// Opens an alert for `f` and queues a delivery to every route it matches,
+/// in the caller's transaction; returns how many deliveries were queued.
+async fn open_alert(
+    tx: &mut sqlx::SqliteConnection,
+    routes: &[store::notifications::Route],
+    at: Opening<'_>,
+    f: &Finding,
+) -> Result<usize, sqlx::Error> {
+    let id = store::alerts::insert(tx, at.cluster, at.namespace, f, at.snapshot, at.now).await?;
+    let matching: Vec<&store::notifications::Route> = routes
+        .iter()
+        .filter(|r| notify::matches(r, at.namespace, at.labels, f.severity))
+        .collect();
+    if matching.is_empty() {
+        return Ok(0);
+    }
+    let alert: store::alerts::Alert = sqlx::query_as("SELECT * FROM alerts WHERE id = ?")
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let payload = notify::payload(&alert).to_string();
+    for r in &matching {
+        store::notifications::enqueue(tx, r.id, id, &payload, at.now).await?;
+    }
+    Ok(matching.len())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -389,24 +421,15 @@ pub async fn raise_admission(
                 .await?;
             continue;
         }
-        let id = store::alerts::insert(&mut tx, cluster, namespace, f, snapshot, now).await?;
+        let at = Opening {
+            cluster,
+            namespace,
+            labels,
+            snapshot,
+            now,
+        };
+        queued |= open_alert(&mut tx, &routes, at, f).await? > 0;
         opened += 1;
-        let matching: Vec<&store::notifications::Route> = routes
-            .iter()
-            .filter(|r| notify::matches(r, namespace, labels, f.severity))
-            .collect();
-        if matching.is_empty() {
-            continue;
-        }
-        let alert: store::alerts::Alert = sqlx::query_as("SELECT * FROM alerts WHERE id = ?")
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
-        let payload = notify::payload(&alert).to_string();
-        for r in matching {
-            store::notifications::enqueue(&mut tx, r.id, id, &payload, now).await?;
-            queued = true;
-        }
     }
     tx.commit().await?;
     if queued {

@@ -542,6 +542,12 @@ async fn create_assignment(
         .into_response())
 }
 
+/// The id in a path, or 400 naming what it should have been.
+fn parse_id(id: &str, what: &str) -> Result<i64, Rejected> {
+    id.parse()
+        .map_err(|_| Rejected::App(AppError::BadRequest(format!("{id:?} is not an {what} id"))))
+}
+
 /// With `--allow-apply` and a live cluster of that name, writes a standard
 /// level's Pod Security labels to the namespace (or removes them), and says
 /// what happened, as JSON: `{"result": "patched" | "skipped", …}` or
@@ -566,11 +572,7 @@ async fn delete_assignment(
     Actor(actor): Actor,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Rejected> {
-    let id: i64 = id.parse().map_err(|_| {
-        Rejected::App(AppError::BadRequest(format!(
-            "{id:?} is not an assignment id"
-        )))
-    })?;
+    let id = parse_id(&id, "assignment")?;
     let list = store::assignments::list(&state.pool).await?;
     let Some(a) = list.into_iter().find(|a| a.id == id) else {
         return Err(Rejected::App(AppError::NotFound(format!(
@@ -816,11 +818,7 @@ async fn delete_exemption(
     Actor(actor): Actor,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Rejected> {
-    let id: i64 = id.parse().map_err(|_| {
-        Rejected::App(AppError::BadRequest(format!(
-            "{id:?} is not an exemption id"
-        )))
-    })?;
+    let id = parse_id(&id, "exemption")?;
     let entry = store::assignments::unexempt(&state.pool, id, &actor, crate::now_ms())
         .await
         .map_err(db_error)?;
@@ -885,11 +883,7 @@ async fn undo_api(
     Actor(actor): Actor,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Rejected> {
-    let id: i64 = id.parse().map_err(|_| {
-        Rejected::App(AppError::BadRequest(format!(
-            "{id:?} is not an audit entry id"
-        )))
-    })?;
+    let id = parse_id(&id, "audit entry")?;
     let entry = store::assignments::undo(&state.pool, id, &actor, crate::now_ms())
         .await
         .map_err(db_error)?;
