@@ -7,6 +7,7 @@ pub mod admission;
 pub mod advisor;
 pub mod alerts;
 pub mod apply;
+pub mod auth;
 pub mod cli;
 pub mod ingest;
 pub mod metrics;
@@ -34,6 +35,8 @@ pub struct AppState {
     /// `serve --allow-apply`: assignments of standard levels to namespaces are
     /// also written to the live cluster as Pod Security labels (see [`apply`]).
     pub allow_apply: bool,
+    /// Sign-in: users, sessions, tokens, or the open dashboard (see [`auth`]).
+    pub auth: std::sync::Arc<auth::Auth>,
 }
 
 impl AppState {
@@ -45,6 +48,7 @@ impl AppState {
             live: None,
             rules: Default::default(),
             allow_apply: false,
+            auth: Default::default(),
         }
     }
 
@@ -56,6 +60,7 @@ impl AppState {
             live: None,
             rules,
             allow_apply: false,
+            auth: Default::default(),
         })
     }
 }

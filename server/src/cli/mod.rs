@@ -5,6 +5,7 @@ pub mod admission;
 pub mod check;
 pub mod export;
 pub mod live;
+pub mod users;
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -60,6 +61,18 @@ pub enum Command {
         allow_apply: bool,
         #[command(flatten)]
         webhook: Box<admission::WebhookArgs>,
+        #[command(flatten)]
+        auth: Box<users::AuthArgs>,
+    },
+    /// Manage the users who sign in to the dashboard and the JSON API.
+    User {
+        #[command(subcommand)]
+        command: users::UserCommand,
+    },
+    /// Manage API tokens (for scripts and CI; `Authorization: Bearer`).
+    Token {
+        #[command(subcommand)]
+        command: users::TokenCommand,
     },
     /// Take one snapshot into the database and exit. Exits non-zero with the
     /// reason when it fails, leaving the database as it was.
@@ -363,6 +376,8 @@ pub async fn seed_if_empty(pool: &sqlx::SqlitePool) -> anyhow::Result<Option<i64
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::User { command } => users::user(command).await,
+        Command::Token { command } => users::token(command).await,
         Command::Export {
             target,
             profile,
@@ -415,6 +430,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             cluster,
             allow_apply,
             webhook,
+            auth,
         } => {
             let pool = store::open(&db)
                 .await
@@ -427,6 +443,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => None,
             };
             let mut state = crate::AppState::load(pool.clone()).await?;
+            state.auth = std::sync::Arc::new(users::build_auth(&auth, listen, &pool).await?);
             let stored = if live.is_some() {
                 // The cluster's first snapshot is taken once the server listens.
                 None
@@ -467,8 +484,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
             let addr = listener.local_addr()?;
             eprintln!(
-                "Portcullis is serving http://{addr} (database {})",
-                db.display()
+                "Portcullis is serving http://{addr} (database {}), {}",
+                db.display(),
+                if state.auth.is_open() {
+                    "open: no users yet, so no sign-in (loopback only)"
+                } else {
+                    "sign-in required"
+                }
             );
             if let Some(live) = &live {
                 live.raise_alerts(state.rules.clone());

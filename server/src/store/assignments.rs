@@ -95,6 +95,8 @@ pub enum ChangeError {
     Changed(String, i64),
     #[error("there is no exemption {0}")]
     NoExemption(i64),
+    #[error("audit entry {0} ({1}) cannot be undone from the log")]
+    NotUndoable(i64, String),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
@@ -453,18 +455,25 @@ pub async fn unexempt(
 // ---------------------------------------------------------------------------------------------
 // The log and undo
 
-struct Log<'a> {
-    at: i64,
-    actor: &'a str,
-    action: &'a str,
-    cluster: &'a str,
-    subject: &'a str,
-    before: Option<Value>,
-    after: Option<Value>,
-    undo_of: Option<i64>,
+/// One audit entry to write, in the transaction of the change it records.
+pub(crate) struct Log<'a> {
+    pub at: i64,
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub cluster: &'a str,
+    pub subject: &'a str,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+    pub undo_of: Option<i64>,
 }
 
-async fn log(tx: &mut Transaction<'_, Sqlite>, l: Log<'_>) -> Result<AuditEntry, sqlx::Error> {
+/// Actions that [`undo`] can put back.
+pub const UNDOABLE: [&str; 5] = ["assign", "unassign", "exempt", "unexempt", "undo"];
+
+pub(crate) async fn log(
+    tx: &mut Transaction<'_, Sqlite>,
+    l: Log<'_>,
+) -> Result<AuditEntry, sqlx::Error> {
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO audit_log (at, actor, action, cluster, subject, before, after, undo_of)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
@@ -519,6 +528,9 @@ pub async fn undo(
     let Some(entry) = entry else {
         return Err(ChangeError::NoEntry(id));
     };
+    if !UNDOABLE.contains(&entry.action.as_str()) {
+        return Err(ChangeError::NotUndoable(id, entry.action.clone()));
+    }
     if entry.undone_by.is_some() {
         return Err(ChangeError::AlreadyUndone(id));
     }

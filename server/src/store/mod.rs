@@ -9,6 +9,7 @@ pub mod namespaces;
 pub mod notifications;
 pub mod profiles;
 pub mod snapshots;
+pub mod users;
 pub mod workloads;
 
 use std::path::Path;

@@ -12,6 +12,9 @@ pub enum AppError {
     NotFound(String),
     #[error("{0}")]
     BadRequest(String),
+    /// Nobody is signed in (or the token is not valid).
+    #[error("{0}")]
+    Unauthorized(String),
     /// Refused whoever asks (e.g. a form posted from another site).
     #[error("{0}")]
     Forbidden(String),
@@ -30,6 +33,7 @@ impl AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::Db(_) | AppError::Render(_) | AppError::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -39,7 +43,10 @@ impl AppError {
     /// What the client may read: internal details stay in the log.
     fn public_message(&self) -> String {
         match self {
-            AppError::NotFound(m) | AppError::BadRequest(m) | AppError::Forbidden(m) => m.clone(),
+            AppError::NotFound(m)
+            | AppError::BadRequest(m)
+            | AppError::Forbidden(m)
+            | AppError::Unauthorized(m) => m.clone(),
             AppError::Db(_) | AppError::Render(_) | AppError::Internal(_) => {
                 "Something went wrong on the server; the log has the details.".to_owned()
             }

@@ -18,10 +18,10 @@ use crate::AppState;
 
 pub use error::{ApiError, AppError};
 
-/// Who makes a change: "anonymous" until sign-in lands, which replaces this
-/// one function. Never read from a client header.
-pub fn actor(_parts: &axum::http::request::Parts) -> String {
-    "anonymous".to_owned()
+/// Who makes a change: the signed-in user (see [`crate::auth`]). Never read
+/// from a client header.
+pub fn actor(parts: &axum::http::request::Parts) -> String {
+    crate::auth::principal_of(parts).user
 }
 
 /// The actor of a request, as an extractor (see [`actor`]).
@@ -77,6 +77,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::notifications::router())
         .merge(routes::assignments::router())
         .merge(routes::admission::router())
+        .merge(routes::auth::router())
         .nest(
             "/api/v1",
             routes::api::router()
@@ -85,11 +86,16 @@ pub fn router(state: AppState) -> Router {
                 .merge(routes::alerts::api())
                 .merge(routes::notifications::api())
                 .merge(routes::assignments::api())
-                .merge(routes::admission::api()),
+                .merge(routes::admission::api())
+                .merge(routes::auth::api()),
         )
         .merge(routes::health::router())
         .route("/static/{name}", get(static_file))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::middleware,
+        ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(

@@ -271,11 +271,13 @@ fn db_error(e: ChangeError) -> Rejected {
         ChangeError::NoEntry(_) | ChangeError::NoExemption(_) => {
             Rejected::App(AppError::NotFound(e.to_string()))
         }
-        ChangeError::AlreadyUndone(_) | ChangeError::Changed(..) => Rejected::Field(FieldError {
-            status: StatusCode::CONFLICT,
-            field: String::new(),
-            message: e.to_string(),
-        }),
+        ChangeError::AlreadyUndone(_) | ChangeError::Changed(..) | ChangeError::NotUndoable(..) => {
+            Rejected::Field(FieldError {
+                status: StatusCode::CONFLICT,
+                field: String::new(),
+                message: e.to_string(),
+            })
+        }
         ChangeError::Db(e) => Rejected::App(e.into()),
     }
 }

@@ -5,6 +5,7 @@ pub mod advisor;
 pub mod alerts;
 pub mod api;
 pub mod assignments;
+pub mod auth;
 pub mod export;
 pub mod health;
 pub mod namespaces;
