@@ -7,6 +7,7 @@ pub mod admission;
 pub mod advisor;
 pub mod alerts;
 pub mod apply;
+pub mod auth;
 pub mod cli;
 pub mod ingest;
 pub mod metrics;

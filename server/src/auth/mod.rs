@@ -1,0 +1,3 @@
+//! Sign-in.
+
+pub mod oidc;
