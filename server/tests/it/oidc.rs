@@ -170,6 +170,8 @@ struct Options {
     served_issuer_suffix: &'static str,
     /// `token_endpoint_auth_methods_supported`, when listed.
     auth_methods: Option<Vec<&'static str>>,
+    /// The key set padded beyond 1 MiB.
+    huge_jwks: bool,
 }
 
 struct Grant {
@@ -218,7 +220,11 @@ async fn discovery(State(f): State<Fake>) -> Json<Value> {
 
 async fn keys(State(f): State<Fake>) -> Json<Value> {
     f.0.jwks_fetches.fetch_add(1, Ordering::SeqCst);
-    Json(f.0.jwks.lock().expect("jwks").clone())
+    let mut set = f.0.jwks.lock().expect("jwks").clone();
+    if f.0.options.huge_jwks {
+        set["padding"] = json!("x".repeat(1 << 20));
+    }
+    Json(set)
 }
 
 fn form_decode(s: &str) -> String {
@@ -831,4 +837,17 @@ async fn oidc_unreachable_provider_is_a_discovery_error() {
     .expect_err("refused");
     assert!(matches!(e, OidcError::Discovery { .. }), "{e:?}");
     says(&e, "/.well-known/openid-configuration");
+}
+
+#[tokio::test]
+async fn oidc_answers_beyond_one_mebibyte_refused() {
+    let key = Key::es256("ec-1");
+    let opts = Options {
+        huge_jwks: true,
+        ..Options::default()
+    };
+    let fake = Fake::start(opts, &[&key]).await;
+    let e = Oidc::discover(fake.settings()).await.expect_err("refused");
+    assert!(matches!(e, OidcError::Jwks { .. }), "{e:?}");
+    says(&e, "larger than 1 MiB");
 }
