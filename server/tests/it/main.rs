@@ -12,6 +12,7 @@ mod conformance;
 mod corpus;
 mod crash;
 mod export;
+mod oidc;
 mod profiles;
 mod psp;
 mod seed;

@@ -17,6 +17,7 @@ use super::Nav;
 use super::advisor::{ApiJson, FieldError};
 use super::assignments::same_site;
 use crate::AppState;
+use crate::auth::oidc::OidcError;
 use crate::auth::{self, Principal, Role, password, secret};
 use crate::store;
 use crate::store::users::{NewUser, Token, User, UserChange, UserError};
@@ -328,7 +329,7 @@ async fn oidc_begin(State(state): State<AppState>) -> Result<Response, AppError>
             "OpenID Connect is not configured.".to_owned(),
         ));
     };
-    let begin = oidc.begin();
+    let begin = oidc.begin().map_err(|e| AppError::Internal(e.to_string()))?;
     let mut response = Redirect::to(&begin.url).into_response();
     // Binds the provider's answer to this browser (login CSRF).
     set_cookie(
@@ -387,7 +388,15 @@ async fn oidc_callback(
     }
     let identity = oidc.finish(st, code).await.map_err(|e| {
         tracing::warn!(error = %e, "OpenID Connect sign-in failed");
-        AppError::Unauthorized(format!("Signing in with OpenID Connect failed: {e}"))
+        match e {
+            OidcError::UnknownState | OidcError::LoginExpired => AppError::BadRequest(
+                "This sign-in expired or was already used; start again from the sign-in page.".to_owned(),
+            ),
+            OidcError::Discovery { .. } | OidcError::Jwks { .. } | OidcError::TokenRequest { .. } => {
+                AppError::Internal(format!("The identity provider could not be reached: {e}"))
+            }
+            e => AppError::Unauthorized(format!("Signing in with OpenID Connect failed: {e}")),
+        }
     })?;
     let name = match (&identity.email, identity.email_verified) {
         (Some(email), true) => email.clone(),
