@@ -588,11 +588,11 @@ fn unauthorised(api: bool, req: &Parts, message: &str) -> Response {
     Redirect::to(&format!("/login?{q}")).into_response()
 }
 
-/// Checks the CSRF token of a state-changing request made by a browser: the
-/// `X-CSRF-Token` header, or the `csrf` field of a form. On the open
-/// dashboard a JSON body also passes (no other site can send one without a
-/// CORS preflight, which Portcullis never grants), so scripts on the machine
-/// keep working.
+/// Checks the CSRF token of a state-changing request: the `X-CSRF-Token`
+/// header, or the `csrf` field of a form. A session's requests always need
+/// it. On the open dashboard there is no cookie for another site to ride on,
+/// so only requests a browser made (they carry `Origin` or `Sec-Fetch-Site`)
+/// need it; scripts on the machine (curl) do not.
 async fn check_csrf(req: Request, via: Via, expected: &str) -> Result<Request, AppError> {
     let missing = || {
         AppError::Forbidden(
@@ -600,34 +600,41 @@ async fn check_csrf(req: Request, via: Via, expected: &str) -> Result<Request, A
                 .to_owned(),
         )
     };
+    let matches = |sent: &[u8]| secret::same(sent, expected.as_bytes());
     if let Some(sent) = req.headers().get(CSRF_HEADER) {
-        return if secret::same(sent.as_bytes(), expected.as_bytes()) {
+        return if matches(sent.as_bytes()) {
             Ok(req)
         } else {
             Err(missing())
         };
     }
-    let content_type = req
+    let browser =
+        req.headers().contains_key(header::ORIGIN) || req.headers().contains_key("sec-fetch-site");
+    let excused = via == Via::Open && !browser;
+    let form = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if content_type.starts_with("application/x-www-form-urlencoded") {
+        .is_some_and(|v| {
+            v.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
+    if form {
         let (parts, body) = req.into_parts();
         let bytes = axum::body::to_bytes(body, 1024 * 1024)
             .await
             .map_err(|_| AppError::BadRequest("The form is larger than 1 MiB.".to_owned()))?;
-        let sent = form_field(&bytes, "csrf");
-        if !sent.is_some_and(|s| secret::same(s.as_bytes(), expected.as_bytes())) {
-            return Err(missing());
-        }
-        return Ok(Request::from_parts(parts, Body::from(bytes)));
+        let ok = match form_field(&bytes, "csrf") {
+            Some(sent) => matches(sent.as_bytes()),
+            None => excused,
+        };
+        return if ok {
+            Ok(Request::from_parts(parts, Body::from(bytes)))
+        } else {
+            Err(missing())
+        };
     }
-    if via == Via::Open && content_type.starts_with("application/json") {
-        return Ok(req);
-    }
-    Err(missing())
+    if excused { Ok(req) } else { Err(missing()) }
 }
 
 /// The first value of `name` in a urlencoded form.

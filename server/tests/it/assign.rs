@@ -1069,19 +1069,42 @@ async fn forms_posted_from_another_site_are_refused() {
         assert_eq!(a.status, StatusCode::FORBIDDEN, "{name}: {}", a.body);
     }
     assert_eq!(get(&db, "/api/v1/assignments").await.json()["total"], 0);
-    // The same form from the dashboard's own page goes through.
-    let a = send(
-        &db,
+    // From the dashboard's own origin but without the page's CSRF token: refused.
+    let same_origin = |body: String| {
         Request::post("/assign")
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .header(header::HOST, "127.0.0.1:8080")
             .header("origin", "http://127.0.0.1:8080")
             .header("sec-fetch-site", "same-origin")
             .body(Body::from(body))
-            .expect("request"),
+            .expect("request")
+    };
+    let a = send(&db, same_origin(body.to_owned())).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.body);
+    assert!(a.body.contains("CSRF token"), "{}", a.body);
+    // A wrong token is refused as well.
+    let a = send(&db, same_origin(format!("{body}&csrf=forged"))).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.body);
+    assert_eq!(get(&db, "/api/v1/assignments").await.json()["total"], 0);
+    // The form as the confirm page renders it, with its token, goes through.
+    let page = get(
+        &db,
+        "/assign?target=namespace/shop&profile=restricted&mode=enforce",
     )
     .await;
+    let token = csrf_of(&page.body);
+    let a = send(&db, same_origin(format!("{body}&csrf={token}"))).await;
     assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    assert_eq!(get(&db, "/api/v1/assignments").await.json()["total"], 1);
+}
+
+/// The CSRF token a rendered page puts in its forms.
+pub fn csrf_of(html: &str) -> String {
+    let at = html
+        .find(r#"name="csrf" value=""#)
+        .expect("a form with a CSRF token");
+    let rest = &html[at + r#"name="csrf" value=""#.len()..];
+    rest[..rest.find('"').expect("end of the token")].to_owned()
 }
 
 #[tokio::test]

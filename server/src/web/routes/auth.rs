@@ -329,7 +329,9 @@ async fn oidc_begin(State(state): State<AppState>) -> Result<Response, AppError>
             "OpenID Connect is not configured.".to_owned(),
         ));
     };
-    let begin = oidc.begin().map_err(|e| AppError::Internal(e.to_string()))?;
+    let begin = oidc
+        .begin()
+        .map_err(|e| AppError::Internal(e.to_string()))?;
     let mut response = Redirect::to(&begin.url).into_response();
     // Binds the provider's answer to this browser (login CSRF).
     set_cookie(
@@ -390,9 +392,12 @@ async fn oidc_callback(
         tracing::warn!(error = %e, "OpenID Connect sign-in failed");
         match e {
             OidcError::UnknownState | OidcError::LoginExpired => AppError::BadRequest(
-                "This sign-in expired or was already used; start again from the sign-in page.".to_owned(),
+                "This sign-in expired or was already used; start again from the sign-in page."
+                    .to_owned(),
             ),
-            OidcError::Discovery { .. } | OidcError::Jwks { .. } | OidcError::TokenRequest { .. } => {
+            OidcError::Discovery { .. }
+            | OidcError::Jwks { .. }
+            | OidcError::TokenRequest { .. } => {
                 AppError::Internal(format!("The identity provider could not be reached: {e}"))
             }
             e => AppError::Unauthorized(format!("Signing in with OpenID Connect failed: {e}")),
