@@ -509,6 +509,33 @@ pub(crate) async fn log(
     })
 }
 
+/// Records a cluster-wide change made elsewhere (profiles, notification
+/// routes, flows) in the audit log, right after it was made.
+pub async fn record(
+    pool: &SqlitePool,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    after: Option<Value>,
+) -> Result<(), sqlx::Error> {
+    let mut tx = crate::store::write_tx(pool).await?;
+    log(
+        &mut tx,
+        Log {
+            at: crate::now_ms(),
+            actor,
+            action,
+            cluster: "",
+            subject,
+            before: None,
+            after,
+            undo_of: None,
+        },
+    )
+    .await?;
+    tx.commit().await
+}
+
 /// Puts back what audit entry `id` changed, if nothing changed it since, and
 /// logs the undo (which can itself be undone).
 pub async fn undo(

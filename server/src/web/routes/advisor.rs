@@ -27,6 +27,7 @@ use crate::AppState;
 use crate::advisor::EXTERNAL;
 use crate::advisor::graph::EdgeJson;
 use crate::advisor::{Advisor, Change, Impact, Mode, Target};
+use crate::auth::Principal;
 use crate::policy::profiles::{CustomProfile, Profile, ProfileRef};
 use crate::store;
 use crate::store::snapshots::Snapshot;
@@ -1227,9 +1228,12 @@ const LISTED: usize = 50;
 /// counts them twice.
 async fn import_flows(
     State(state): State<AppState>,
+    p: Principal,
     Query(sp): Query<SnapshotParam>,
     body: String,
 ) -> Result<Json<Value>, Response> {
+    p.may_change(None)
+        .map_err(|e| ApiError(e).into_response())?;
     let api = |e: AppError| ApiError(e).into_response();
     let id = sp.id(&state.pool).await.map_err(api)?;
     let Some(snapshot) = chosen_snapshot(&state.pool, id).await.map_err(api)? else {

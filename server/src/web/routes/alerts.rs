@@ -20,6 +20,7 @@ use super::advisor::{FieldError, advisor_for};
 use super::{Nav, chosen_snapshot, filled};
 use crate::AppState;
 use crate::advisor::{Change, Mode, Target};
+use crate::auth::{Principal, Via};
 use crate::model::Control;
 use crate::policy::assignments::{AssignTarget, Assignment, Severity};
 use crate::store;
@@ -282,6 +283,17 @@ async fn api_list(
     })))
 }
 
+/// Refuses an alert outside the user's namespaces as if it did not exist.
+async fn in_scope(state: &AppState, p: &Principal, id: i64) -> Result<(), AppError> {
+    if !p.scoped() {
+        return Ok(());
+    }
+    match store::alerts::get(&state.pool, id).await? {
+        Some(a) if p.sees(&a.namespace) => Ok(()),
+        _ => Err(AppError::NotFound(format!("There is no alert {id}."))),
+    }
+}
+
 /// Optional body of the API's acknowledge: `{"by": "alice"}`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -296,10 +308,14 @@ fn alert_id(raw: &str) -> Result<i64, AppError> {
 
 async fn api_acknowledge(
     State(state): State<AppState>,
+    p: Principal,
     Path(raw): Path<String>,
     body: Bytes,
 ) -> Result<axum::Json<Value>, Response> {
     let id = alert_id(&raw).map_err(|e| ApiError(e).into_response())?;
+    in_scope(&state, &p, id)
+        .await
+        .map_err(|e| ApiError(e).into_response())?;
     let ack: AckBody = if body.iter().all(u8::is_ascii_whitespace) {
         AckBody::default()
     } else {
@@ -317,6 +333,12 @@ async fn api_acknowledge(
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .unwrap_or("api");
+    // Signed in, it is the user who acknowledges, whatever the body says.
+    let by = if p.via == Via::Open {
+        by
+    } else {
+        p.user.as_str()
+    };
     if by.chars().count() > 200 {
         return Err(bad("by", "by is at most 200 characters".into()).into_response());
     }
@@ -600,25 +622,31 @@ fn safe_back(back: Option<&str>) -> String {
 
 async fn acknowledge_form(
     State(state): State<AppState>,
+    p: Principal,
     HxRequest(hx): HxRequest,
     Path(raw): Path<String>,
     Form(form): Form<AckForm>,
 ) -> Result<Response, AppError> {
     let id = alert_id(&raw)?;
+    in_scope(&state, &p, id).await?;
     let back = safe_back(form.back.as_deref());
-    let alert =
-        match store::alerts::acknowledge(&state.pool, id, DASHBOARD_USER, crate::now_ms()).await {
-            Ok(a) => a,
-            Err(AckError::NotFound(id)) => {
-                return Err(AppError::NotFound(format!("There is no alert {id}.")));
-            }
-            // Resolved meanwhile: show it as it is now.
-            Err(AckError::Resolved(id)) => match store::alerts::get(&state.pool, id).await? {
-                Some(a) => a,
-                None => return Err(AppError::NotFound(format!("There is no alert {id}."))),
-            },
-            Err(AckError::Db(e)) => return Err(e.into()),
-        };
+    let by = if p.via == Via::Open {
+        DASHBOARD_USER
+    } else {
+        p.user.as_str()
+    };
+    let alert = match store::alerts::acknowledge(&state.pool, id, by, crate::now_ms()).await {
+        Ok(a) => a,
+        Err(AckError::NotFound(id)) => {
+            return Err(AppError::NotFound(format!("There is no alert {id}.")));
+        }
+        // Resolved meanwhile: show it as it is now.
+        Err(AckError::Resolved(id)) => match store::alerts::get(&state.pool, id).await? {
+            Some(a) => a,
+            None => return Err(AppError::NotFound(format!("There is no alert {id}."))),
+        },
+        Err(AckError::Db(e)) => return Err(e.into()),
+    };
     if hx {
         return Ok(AlertRow { a: alert, back }.into_response());
     }

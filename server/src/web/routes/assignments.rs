@@ -26,12 +26,13 @@ use super::advisor::{
 use super::{Nav, chosen_snapshot, filled};
 use crate::AppState;
 use crate::advisor::{Advisor, Impact};
+use crate::auth::Principal;
 use crate::model::Control;
 use crate::policy::assignments::{AssignTarget, Assignment, Exemption, Mode, Rules};
 use crate::store;
 use crate::store::assignments::{AuditEntry, ChangeError, NewExemption};
 use crate::store::snapshots::Snapshot;
-use crate::web::{Actor, ApiError, AppError};
+use crate::web::{ApiError, AppError};
 
 /// Routes under `/api/v1`.
 pub fn api() -> Router<AppState> {
@@ -394,6 +395,9 @@ pub fn parse_expiry(s: &str) -> Result<i64, String> {
 
 /// Why an audit entry cannot be undone now, if it cannot.
 fn undo_blocker(e: &AuditEntry, rules: &Rules) -> Option<String> {
+    if !store::assignments::UNDOABLE.contains(&e.action.as_str()) {
+        return Some(format!("{} is not undone from the log", e.action));
+    }
     if e.undone_by.is_some() {
         return Some(format!(
             "already undone by change #{}",
@@ -487,10 +491,11 @@ struct ChangeQuery {
 
 async fn create_assignment(
     State(state): State<AppState>,
-    Actor(actor): Actor,
+    p: Principal,
     Query(q): Query<ChangeQuery>,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Response, Rejected> {
+    let actor = p.user.clone();
     let body: AssignBody = parse_body(body)?;
     let cluster = body
         .cluster
@@ -507,6 +512,7 @@ async fn create_assignment(
         true,
     )
     .await?;
+    may(&p, &checked.target)?;
     let cluster = checked.snapshot.cluster.clone();
     let entry = store::assignments::assign(
         &state.pool,
@@ -571,9 +577,10 @@ async fn apply_to_cluster(state: &AppState, cluster: &str, target: &str, mode: M
 
 async fn delete_assignment(
     State(state): State<AppState>,
-    Actor(actor): Actor,
+    p: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Rejected> {
+    let actor = p.user.clone();
     let id = parse_id(&id, "assignment")?;
     let list = store::assignments::list(&state.pool).await?;
     let Some(a) = list.into_iter().find(|a| a.id == id) else {
@@ -581,6 +588,7 @@ async fn delete_assignment(
             "There is no assignment {id}."
         ))));
     };
+    may(&p, &a.target)?;
     remove(&state, &actor, &a.cluster, &a.target, a.mode).await
 }
 
@@ -593,9 +601,10 @@ struct TargetQuery {
 
 async fn delete_assignment_by_target(
     State(state): State<AppState>,
-    Actor(actor): Actor,
+    p: Principal,
     Query(q): Query<TargetQuery>,
 ) -> Result<Json<Value>, Rejected> {
+    let actor = p.user.clone();
     let Some(target) = filled(&q.target) else {
         return Err(unprocessable(
             "target",
@@ -622,6 +631,10 @@ async fn delete_assignment_by_target(
             }
         },
     };
+    may(
+        &p,
+        &AssignTarget::parse(target).map_or_else(|_| target.to_owned(), |t| t.to_string()),
+    )?;
     remove(&state, &actor, &cluster, target, mode).await
 }
 
@@ -645,6 +658,52 @@ async fn remove(
     Ok(Json(
         json!({ "audit": audit_json(&entry), "cluster": applied }),
     ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Who may change what
+
+/// The namespace a change is about, from an assignment target
+/// (`namespace/<ns>`, `workload/<ns>/<Kind>/<name>`), a workload key
+/// (`<ns>/<Kind>/<name>`) or an audit subject (`exemption <id> of <key>`);
+/// `None` for anything cluster-wide.
+pub fn subject_namespace(subject: &str) -> Option<&str> {
+    let s = subject
+        .strip_prefix("exemption ")
+        .and_then(|rest| rest.split_once(" of "))
+        .map_or(subject, |(_, key)| key);
+    if let Some(ns) = s.strip_prefix("namespace/") {
+        return Some(ns).filter(|ns| !ns.is_empty() && !ns.contains('/'));
+    }
+    let key = s.strip_prefix("workload/").unwrap_or(s);
+    let parts: Vec<&str> = key.split('/').collect();
+    (parts.len() == 3 && parts.iter().all(|p| !p.is_empty())).then(|| parts[0])
+}
+
+/// Refuses a change to `subject` outside the user's namespaces.
+fn may(p: &Principal, subject: &str) -> Result<(), AppError> {
+    p.may_change(subject_namespace(subject))
+}
+
+async fn may_unexempt(state: &AppState, p: &Principal, id: i64) -> Result<(), AppError> {
+    if !p.scoped() {
+        return Ok(());
+    }
+    let all = store::assignments::exemptions(&state.pool).await?;
+    match all.iter().find(|e| e.id == id) {
+        Some(e) => may(p, &e.workload),
+        None => Err(AppError::NotFound(format!("There is no exemption {id}."))),
+    }
+}
+
+async fn may_undo(state: &AppState, p: &Principal, id: i64) -> Result<(), AppError> {
+    if !p.scoped() {
+        return Ok(());
+    }
+    match store::assignments::audit_entry(&state.pool, id).await? {
+        Some(e) => may(p, &e.subject),
+        None => Err(AppError::NotFound(format!("There is no audit entry {id}."))),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -782,7 +841,7 @@ fn check_exemption(
 
 async fn exempt(
     state: &AppState,
-    actor: &str,
+    p: &Principal,
     snapshot: Option<i64>,
     query_cluster: Option<&str>,
     body: &ExemptBody,
@@ -792,19 +851,20 @@ async fn exempt(
     let advisor = advisor_for(state, &snapshot).await?;
     let now = crate::now_ms();
     let new = check_exemption(&advisor, &snapshot.cluster, body, now)?;
-    let (e, entry) = store::assignments::exempt(&state.pool, &new, actor, now).await?;
+    may(p, &new.workload)?;
+    let (e, entry) = store::assignments::exempt(&state.pool, &new, &p.user, now).await?;
     state.rules.reload(&state.pool).await?;
     Ok((e, entry))
 }
 
 async fn create_exemption(
     State(state): State<AppState>,
-    Actor(actor): Actor,
+    p: Principal,
     Query(q): Query<ChangeQuery>,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Response, Rejected> {
     let body: ExemptBody = parse_body(body)?;
-    let (e, entry) = exempt(&state, &actor, q.snapshot, filled(&q.cluster), &body).await?;
+    let (e, entry) = exempt(&state, &p, q.snapshot, filled(&q.cluster), &body).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -817,10 +877,12 @@ async fn create_exemption(
 
 async fn delete_exemption(
     State(state): State<AppState>,
-    Actor(actor): Actor,
+    p: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Rejected> {
+    let actor = p.user.clone();
     let id = parse_id(&id, "exemption")?;
+    may_unexempt(&state, &p, id).await?;
     let entry = store::assignments::unexempt(&state.pool, id, &actor, crate::now_ms())
         .await
         .map_err(db_error)?;
@@ -882,10 +944,12 @@ async fn audit(
 
 async fn undo_api(
     State(state): State<AppState>,
-    Actor(actor): Actor,
+    p: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Rejected> {
+    let actor = p.user.clone();
     let id = parse_id(&id, "audit entry")?;
+    may_undo(&state, &p, id).await?;
     let entry = store::assignments::undo(&state.pool, id, &actor, crate::now_ms())
         .await
         .map_err(db_error)?;
@@ -1322,10 +1386,11 @@ async fn confirm(
 /// with a notice and its Undo.
 async fn apply(
     State(state): State<AppState>,
-    Actor(actor): Actor,
+    p: Principal,
     headers: HeaderMap,
     Form(f): Form<AssignForm>,
 ) -> Result<Response, AppError> {
+    let actor = p.user.clone();
     same_site(&headers)?;
     let outcome = async {
         let parts = form_parts(&f)?;
@@ -1339,6 +1404,7 @@ async fn apply(
             false,
         )
         .await?;
+        may(&p, &checked.target)?;
         let cluster = checked.snapshot.cluster.clone();
         let now = crate::now_ms();
         let entry = match &parts.profile {
@@ -1408,7 +1474,7 @@ pub struct ExemptForm {
 /// `POST /exemptions` (the workload page's form).
 async fn exempt_form(
     State(state): State<AppState>,
-    Actor(actor): Actor,
+    p: Principal,
     headers: HeaderMap,
     Form(f): Form<ExemptForm>,
 ) -> Result<Response, AppError> {
@@ -1424,7 +1490,7 @@ async fn exempt_form(
         cluster: None,
     };
     let back = same_origin(filled(&f.back), "/settings");
-    match exempt(&state, &actor, snapshot, None, &body).await {
+    match exempt(&state, &p, snapshot, None, &body).await {
         Ok((_, entry)) => Ok(Redirect::to(&with_applied(&back, entry.id)).into_response()),
         Err(Rejected::App(e)) => Err(e),
         Err(Rejected::Field(e)) => {
@@ -1463,13 +1529,15 @@ pub struct BackForm {
 /// `POST /exemptions/{id}/delete`.
 async fn unexempt_form(
     State(state): State<AppState>,
-    Actor(actor): Actor,
+    p: Principal,
     headers: HeaderMap,
     Path(id): Path<i64>,
     Form(f): Form<BackForm>,
 ) -> Result<Response, AppError> {
+    let actor = p.user.clone();
     same_site(&headers)?;
     let back = same_origin(filled(&f.back), "/settings");
+    may_unexempt(&state, &p, id).await?;
     let entry = match store::assignments::unexempt(&state.pool, id, &actor, crate::now_ms()).await {
         Ok(e) => e,
         Err(ChangeError::Db(e)) => return Err(e.into()),
@@ -1483,13 +1551,15 @@ async fn unexempt_form(
 /// Settings page with the reason next to the entry.
 async fn undo_form(
     State(state): State<AppState>,
-    Actor(actor): Actor,
+    p: Principal,
     headers: HeaderMap,
     Path(id): Path<i64>,
     Form(f): Form<BackForm>,
 ) -> Result<Response, AppError> {
+    let actor = p.user.clone();
     same_site(&headers)?;
     let back = same_origin(filled(&f.back), "/settings");
+    may_undo(&state, &p, id).await?;
     match store::assignments::undo(&state.pool, id, &actor, crate::now_ms()).await {
         Ok(entry) => {
             state.rules.reload(&state.pool).await?;

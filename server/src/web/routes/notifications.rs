@@ -16,6 +16,7 @@ use super::advisor::{ApiJson, FieldError};
 use super::{Nav, chosen_snapshot};
 use crate::AppState;
 use crate::alerts::notify;
+use crate::auth::Principal;
 use crate::policy::assignments::Severity;
 use crate::store;
 use crate::store::notifications::{Delivery, NewRoute, Route};
@@ -136,8 +137,11 @@ async fn api_list(State(state): State<AppState>) -> Result<Json<Value>, ApiError
 
 async fn api_add(
     State(state): State<AppState>,
+    p: Principal,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<(StatusCode, Json<Value>), Response> {
+    p.may_change(None)
+        .map_err(|e| ApiError(e).into_response())?;
     let req: RouteRequest = serde_path_to_error::deserialize(body).map_err(|e| {
         let field = e.path().to_string();
         let field = if field == "." { String::new() } else { field };
@@ -147,16 +151,35 @@ async fn api_add(
     let route = store::notifications::add_route(&state.pool, &new, crate::now_ms())
         .await
         .map_err(|e| ApiError::from(e).into_response())?;
+    store::assignments::record(
+        &state.pool,
+        &p.user,
+        "route-add",
+        &route.name,
+        Some(route_json(&route)),
+    )
+    .await
+    .map_err(|e| ApiError::from(e).into_response())?;
     Ok((StatusCode::CREATED, Json(route_json(&route))))
 }
 
 async fn api_delete(
     State(state): State<AppState>,
+    p: Principal,
     Path(raw): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    p.may_change(None)?;
     let missing = || AppError::NotFound(format!("There is no notification route {raw:?}."));
     let id: i64 = raw.parse().map_err(|_| missing())?;
     if store::notifications::delete_route(&state.pool, id).await? {
+        store::assignments::record(
+            &state.pool,
+            &p.user,
+            "route-delete",
+            &format!("route {id}"),
+            None,
+        )
+        .await?;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(missing().into())
@@ -222,8 +245,10 @@ async fn page(State(state): State<AppState>) -> Result<NotificationsPage, AppErr
 
 async fn add_form(
     State(state): State<AppState>,
+    p: Principal,
     Form(form): Form<RouteForm>,
 ) -> Result<Response, AppError> {
+    p.may_change(None)?;
     let req = RouteRequest {
         name: form.name.clone(),
         url: form.url.clone(),
@@ -233,7 +258,15 @@ async fn add_form(
     };
     match req.check() {
         Ok(new) => {
-            store::notifications::add_route(&state.pool, &new, crate::now_ms()).await?;
+            let route = store::notifications::add_route(&state.pool, &new, crate::now_ms()).await?;
+            store::assignments::record(
+                &state.pool,
+                &p.user,
+                "route-add",
+                &route.name,
+                Some(route_json(&route)),
+            )
+            .await?;
             Ok(Redirect::to("/settings/notifications").into_response())
         }
         Err(e) => {
@@ -245,12 +278,22 @@ async fn add_form(
 
 async fn delete_form(
     State(state): State<AppState>,
+    p: Principal,
     Path(raw): Path<String>,
 ) -> Result<Redirect, AppError> {
+    p.may_change(None)?;
     let missing = || AppError::NotFound(format!("There is no notification route {raw:?}."));
     let id: i64 = raw.parse().map_err(|_| missing())?;
     if !store::notifications::delete_route(&state.pool, id).await? {
         return Err(missing());
     }
+    store::assignments::record(
+        &state.pool,
+        &p.user,
+        "route-delete",
+        &format!("route {id}"),
+        None,
+    )
+    .await?;
     Ok(Redirect::to("/settings/notifications"))
 }

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use super::workloads::{encode_segment, workload_url};
 use super::{Nav, SnapshotParam, chosen_snapshot};
 use crate::AppState;
+use crate::auth::Principal;
 use crate::model::effective::{self, ContainerView};
 use crate::model::{Control, PodTemplate};
 use crate::policy::fixes::{self, Fix};
@@ -384,15 +385,20 @@ async fn parse_import(
 /// all or none.
 async fn import(
     State(state): State<AppState>,
+    p: Principal,
     HxRequest(hx): HxRequest,
     Form(f): Form<ImportFields>,
 ) -> Result<Response, AppError> {
+    p.may_change(None)?;
     let parsed = parse_import(&state.pool, &f).await?;
     let result = match parsed {
         Ok(list) => {
             let names: Vec<String> = list.iter().map(|p| p.name.clone()).collect();
             match store::profiles::insert_all(&state.pool, &list, "imported PodSecurityPolicy", crate::now_ms()).await {
-                Ok(()) => Ok(names),
+                Ok(()) => {
+                    store::assignments::record(&state.pool, &p.user, "profile-import", &names.join(", "), None).await?;
+                    Ok(names)
+                }
                 Err(e) if store::profiles::is_name_taken(&e) => Err(vec![
                     "A profile with one of these names was created meanwhile; nothing was imported. Try again.".into(),
                 ]),
@@ -745,9 +751,11 @@ async fn form_errors(
 /// POST /profiles: create (also what "Copy" submits).
 async fn create(
     State(state): State<AppState>,
+    p: Principal,
     HxRequest(hx): HxRequest,
     Form(f): Form<ProfileFields>,
 ) -> Result<Response, AppError> {
+    p.may_change(None)?;
     let form = |errors| FormView {
         heading: "New profile".into(),
         action: "/profiles".into(),
@@ -767,7 +775,12 @@ async fn create(
     )
     .await
     {
-        Ok(()) => Ok(redirect(hx, &profile_url(&custom.name))),
+        Ok(()) => {
+            let after = serde_json::to_value(&custom).ok();
+            store::assignments::record(&state.pool, &p.user, "profile-create", &custom.name, after)
+                .await?;
+            Ok(redirect(hx, &profile_url(&custom.name)))
+        }
         Err(e) if store::profiles::is_name_taken(&e) => {
             let taken = format!(
                 "Name: a profile named {:?} already exists; choose another name.",
@@ -782,10 +795,12 @@ async fn create(
 /// POST /profiles/{name}: save an edited custom profile (renaming allowed).
 async fn update(
     State(state): State<AppState>,
+    p: Principal,
     HxRequest(hx): HxRequest,
     Path(name): Path<String>,
     Form(f): Form<ProfileFields>,
 ) -> Result<Response, AppError> {
+    p.may_change(None)?;
     let entry = find(&state.pool, &name).await?;
     if entry.is_preset() {
         return Err(preset_is_read_only(&name));
@@ -802,7 +817,12 @@ async fn update(
         Err(errors) => return form_errors(&state.pool, hx, form(errors)).await,
     };
     match store::profiles::update(&state.pool, &name, &custom, crate::now_ms()).await {
-        Ok(true) => Ok(redirect(hx, &profile_url(&custom.name))),
+        Ok(true) => {
+            let after = serde_json::to_value(&custom).ok();
+            store::assignments::record(&state.pool, &p.user, "profile-change", &name, after)
+                .await?;
+            Ok(redirect(hx, &profile_url(&custom.name)))
+        }
         Ok(false) => Err(AppError::NotFound(format!(
             "The profile {name:?} was deleted meanwhile."
         ))),
@@ -819,15 +839,18 @@ async fn update(
 
 async fn delete(
     State(state): State<AppState>,
+    p: Principal,
     HxRequest(hx): HxRequest,
     Path(name): Path<String>,
 ) -> Result<Response, AppError> {
+    p.may_change(None)?;
     if profiles::preset(&name).is_some() {
         return Err(preset_is_read_only(&name));
     }
     if !store::profiles::delete(&state.pool, &name).await? {
         return Err(AppError::NotFound(format!("There is no profile {name:?}.")));
     }
+    store::assignments::record(&state.pool, &p.user, "profile-delete", &name, None).await?;
     let to = format!(
         "/profiles?{}",
         serde_urlencoded::to_string([("deleted", name.as_str())]).unwrap_or_default()
