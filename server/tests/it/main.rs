@@ -16,6 +16,7 @@ mod oidc;
 mod profiles;
 mod psp;
 mod seed;
+mod signin;
 mod store;
 mod support;
 mod web;
