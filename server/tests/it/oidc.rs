@@ -851,3 +851,144 @@ async fn oidc_answers_beyond_one_mebibyte_refused() {
     assert!(matches!(e, OidcError::Jwks { .. }), "{e:?}");
     says(&e, "larger than 1 MiB");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Through the dashboard: /login/oidc and its callback
+
+mod dashboard {
+    use super::*;
+    use portcullis::auth::{Auth, Role};
+    use tower::ServiceExt;
+
+    async fn get(app: &axum::Router, uri: &str, cookie: Option<&str>) -> Response {
+        let mut req = axum::http::Request::get(uri);
+        if let Some(c) = cookie {
+            req = req.header(header::COOKIE, c);
+        }
+        app.clone()
+            .oneshot(req.body(axum::body::Body::empty()).expect("request"))
+            .await
+            .expect("response")
+    }
+
+    fn location(r: &Response) -> String {
+        r.headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    fn cookie_named(r: &Response, name: &str) -> Option<String> {
+        r.headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .map(|c| c.split(';').next().unwrap_or_default().to_owned())
+    }
+
+    async fn app_with(
+        fake: &Fake,
+        default_role: Option<Role>,
+    ) -> (crate::support::TestDb, axum::Router) {
+        let mut db = crate::support::db_with(&[("shop.yaml", crate::support::SHOP)]).await;
+        let mut auth = Auth::new(true, Some(fake.discover().await));
+        auth.oidc_default_role = default_role;
+        auth.refresh(&db.state.pool).await.expect("refresh");
+        db.state.auth = Arc::new(auth);
+        let app = portcullis::app(db.state.clone());
+        (db, app)
+    }
+
+    /// The browser's round trip: to the provider and back with a code.
+    async fn round_trip(
+        fake: &Fake,
+        key: &Key,
+        app: &axum::Router,
+        state_cookie: bool,
+    ) -> Response {
+        let start = get(app, "/login/oidc", None).await;
+        assert_eq!(start.status(), StatusCode::SEE_OTHER);
+        let url = location(&start);
+        assert!(
+            url.starts_with(&format!("{}/authorize?", fake.issuer())),
+            "{url}"
+        );
+        let bound = cookie_named(&start, "portcullis_oidc_state").expect("state cookie");
+        let begin = Begin {
+            state: query(&url)["state"].clone(),
+            url,
+        };
+        fake.grant(&begin, "code-7", key.sign(&claims(fake, &begin)));
+        let q = serde_urlencoded::to_string([("code", "code-7"), ("state", begin.state.as_str())])
+            .expect("q");
+        let cookie = state_cookie.then_some(bound);
+        get(app, &format!("/login/oidc/callback?{q}"), cookie.as_deref()).await
+    }
+
+    #[tokio::test]
+    async fn oidc_sign_in_through_the_dashboard_makes_a_session() {
+        let key = Key::es256("k1");
+        let fake = Fake::start(Options::default(), &[&key]).await;
+        let (db, app) = app_with(&fake, Some(Role::Viewer)).await;
+        assert!(!db.state.auth.is_open(), "OpenID Connect means sign-in");
+        let login = get(&app, "/login", None).await;
+        let body = axum::body::to_bytes(login.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        assert!(String::from_utf8_lossy(&body).contains("/login/oidc"));
+
+        let back = round_trip(&fake, &key, &app, true).await;
+        assert_eq!(back.status(), StatusCode::SEE_OTHER, "{:?}", back.headers());
+        assert_eq!(location(&back), "/");
+        let session = cookie_named(&back, "__Host-portcullis").expect("session");
+        let who = get(&app, "/api/v1/whoami", Some(&session)).await;
+        let body = axum::body::to_bytes(who.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        let who: Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(
+            (who["user"].as_str(), who["role"].as_str()),
+            (Some("ann@example.com"), Some("viewer"))
+        );
+        let user = portcullis::store::users::get(&db.state.pool, "ann@example.com")
+            .await
+            .expect("get")
+            .expect("added");
+        assert!(!user.has_password);
+    }
+
+    #[tokio::test]
+    async fn oidc_sign_in_is_refused_for_strangers_and_other_browsers() {
+        let key = Key::es256("k1");
+        let fake = Fake::start(Options::default(), &[&key]).await;
+        let (db, app) = app_with(&fake, None).await;
+        // Not a user, and no default role: refused, nobody added.
+        let r = round_trip(&fake, &key, &app, true).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert!(cookie_named(&r, "__Host-portcullis").is_none());
+        assert_eq!(
+            portcullis::store::users::count(&db.state.pool)
+                .await
+                .expect("count"),
+            0
+        );
+        // An answer arriving in a browser that did not start the sign-in.
+        let r = round_trip(&fake, &key, &app, false).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        // An admin adds her first: then she gets in, with her role.
+        let new = portcullis::store::users::NewUser {
+            name: "ann@example.com".into(),
+            password_hash: None,
+            role: Role::Operator,
+            namespaces: None,
+        };
+        portcullis::store::users::add(&db.state.pool, &new, "test", 0)
+            .await
+            .expect("add");
+        let r = round_trip(&fake, &key, &app, true).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert!(cookie_named(&r, "__Host-portcullis").is_some());
+    }
+}
