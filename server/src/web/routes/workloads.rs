@@ -560,7 +560,10 @@ pub async fn render_workload(
     .map_err(|e| AppError::Internal(format!("evaluating profiles: {e}")))?;
     let advisor = super::advisor::advisor_for(state, &snapshot).await?;
     let id = format!("{}/{}/{}", w.row.namespace, w.row.kind, w.row.name);
-    let connections = advisor.graph.connections_of(&advisor.cluster, &id);
+    let mut connections = advisor.graph.connections_of(&advisor.cluster, &id);
+    if let Some(p) = crate::auth::current().principal.filter(|p| p.scoped()) {
+        connections = crate::advisor::graph::scope_edges(connections, &|ns| p.sees(ns));
+    }
 
     let rules = state.rules.get();
     let now = crate::now_ms();
