@@ -566,9 +566,8 @@ pub fn what_if_in(a: &Advisor, changes: &[Change], sees: Option<&dyn Fn(&str) ->
                 };
                 Some(match &v.policy {
                     Some(p)
-                        if sees.is_some_and(|f| {
-                            !p.split_once('/').is_some_and(|(ns, _)| f(ns))
-                        }) =>
+                        if sees
+                            .is_some_and(|f| !p.split_once('/').is_some_and(|(ns, _)| f(ns))) =>
                     {
                         format!("denied by a NetworkPolicy of another namespace ({side})")
                     }
@@ -676,17 +675,17 @@ pub fn what_if_in(a: &Advisor, changes: &[Change], sees: Option<&dyn Fn(&str) ->
         c.broken = c.connections - c.open;
         c
     };
-    let before = scoped(
-        &cur.rejected,
-        &cur.warned,
-        &cur.audited,
-        &|e| g[petgraph::graph::EdgeIndex::new(e)].verdict.allowed,
-    );
+    let before = scoped(&cur.rejected, &cur.warned, &cur.audited, &|e| {
+        g[petgraph::graph::EdgeIndex::new(e)].verdict.allowed
+    });
     let after = scoped(&rejected, &warned, &audited, &|e| allowed_after[e]);
     let shown = |id: &str| graph::id_shown(id, sees) && id != graph::EXTERNAL;
     Impact {
         blocked: blocked.into_iter().filter(|f| shown(&f.workload)).collect(),
-        warnings: warnings.into_iter().filter(|f| shown(&f.workload)).collect(),
+        warnings: warnings
+            .into_iter()
+            .filter(|f| shown(&f.workload))
+            .collect(),
         broken_connections: broken
             .into_iter()
             .filter(|b| shown(&b.from) || shown(&b.to))

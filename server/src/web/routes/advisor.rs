@@ -1224,8 +1224,7 @@ async fn preview(
         Ok(req) => {
             let custom = custom_profiles(&state.pool, &req).await?;
             let who = asker();
-            to_changes(&advisor, &req, &custom)
-                .map(|changes| impact_for(&advisor, &changes, &who))
+            to_changes(&advisor, &req, &custom).map(|changes| impact_for(&advisor, &changes, &who))
         }
         Err(e) => Err(e),
     };

@@ -473,8 +473,8 @@ pub async fn digest_for(
                 adv.what_if(&changes)
             }
         })
-            .await
-            .map_err(|e| AppError::Internal(format!("the digest's what-if failed: {e}")))?;
+        .await
+        .map_err(|e| AppError::Internal(format!("the digest's what-if failed: {e}")))?;
         out.push(DigestEntry {
             assignment: a.clone(),
             snapshot: snapshot.id,

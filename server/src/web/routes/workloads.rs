@@ -507,9 +507,7 @@ pub async fn render_workload(
     };
     // A workload out of the user's namespaces reads exactly as one that does
     // not exist, so its existence does not leak.
-    let sees = crate::auth::current()
-        .principal
-        .is_none_or(|p| p.sees(ns));
+    let sees = crate::auth::current().principal.is_none_or(|p| p.sees(ns));
     let found = if sees {
         workloads::get(&state.pool, snapshot.id, ns, kind, name).await?
     } else {
