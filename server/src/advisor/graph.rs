@@ -1076,3 +1076,98 @@ spec:
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Scoping: what a user limited to some namespaces sees
+
+/// The id that stands for every workload of a namespace the user does not
+/// see: its name is never shown.
+pub const ANOTHER_NAMESPACE: &str = "another namespace";
+
+/// Whether node `id` (`ns/Kind/name`, or [`EXTERNAL`]) is shown to someone
+/// who sees the namespaces `sees` accepts. Traffic from outside the cluster
+/// belongs to no namespace and is shown.
+pub fn id_shown(id: &str, sees: &dyn Fn(&str) -> bool) -> bool {
+    match id.split_once('/') {
+        Some((ns, _)) => sees(ns),
+        None => id == EXTERNAL || id == ANOTHER_NAMESPACE,
+    }
+}
+
+/// The id as shown: [`ANOTHER_NAMESPACE`] for a workload out of sight.
+pub fn shown_id(id: &str, sees: &dyn Fn(&str) -> bool) -> String {
+    if id_shown(id, sees) {
+        id.to_owned()
+    } else {
+        ANOTHER_NAMESPACE.to_owned()
+    }
+}
+
+/// Whether a NetworkPolicy id (`ns/name`) is in sight.
+fn policy_shown(id: &str, sees: &dyn Fn(&str) -> bool) -> bool {
+    id.split_once('/').is_some_and(|(ns, _)| sees(ns))
+}
+
+/// Connections with at least one end in sight; the other end, when out of
+/// sight, becomes [`ANOTHER_NAMESPACE`] with no evidence (which would name
+/// it) and no policy of its namespace. Connections between two namespaces
+/// out of sight are dropped.
+pub fn scope_edges(edges: Vec<EdgeJson>, sees: &dyn Fn(&str) -> bool) -> Vec<EdgeJson> {
+    let mut out: Vec<EdgeJson> = edges
+        .into_iter()
+        .filter(|e| {
+            (id_shown(&e.from, sees) && e.from != EXTERNAL)
+                || (id_shown(&e.to, sees) && e.to != EXTERNAL)
+        })
+        .map(|mut e| {
+            let hidden = !id_shown(&e.from, sees) || !id_shown(&e.to, sees);
+            e.from = shown_id(&e.from, sees);
+            e.to = shown_id(&e.to, sees);
+            if hidden {
+                e.evidence.clear();
+            }
+            if e.policy.as_deref().is_some_and(|p| !policy_shown(p, sees)) {
+                e.policy = Some("a NetworkPolicy of another namespace".to_owned());
+            }
+            e
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        (&a.from, &a.to, a.port, &a.protocol).cmp(&(&b.from, &b.to, b.port, &b.protocol))
+    });
+    out.dedup();
+    out
+}
+
+impl GraphJson {
+    /// The graph as a user limited to some namespaces sees it: their nodes,
+    /// `external`, and one node [`ANOTHER_NAMESPACE`] for the far ends of
+    /// connections that leave their namespaces (see [`scope_edges`]).
+    pub fn scoped(self, sees: &dyn Fn(&str) -> bool) -> GraphJson {
+        let edges = scope_edges(self.edges, sees);
+        let mut nodes: Vec<NodeJson> = self
+            .nodes
+            .into_iter()
+            .filter(|n| n.namespace.as_deref().is_some_and(sees))
+            .collect();
+        let used = |id: &str| edges.iter().any(|e| e.from == id || e.to == id);
+        if used(EXTERNAL) {
+            nodes.push(NodeJson {
+                id: EXTERNAL.to_owned(),
+                namespace: None,
+                kind: "External".to_owned(),
+                name: EXTERNAL.to_owned(),
+            });
+        }
+        if used(ANOTHER_NAMESPACE) {
+            nodes.push(NodeJson {
+                id: ANOTHER_NAMESPACE.to_owned(),
+                namespace: None,
+                kind: "Other".to_owned(),
+                name: ANOTHER_NAMESPACE.to_owned(),
+            });
+        }
+        nodes.sort_by(|a, b| a.id.cmp(&b.id));
+        GraphJson { nodes, edges }
+    }
+}

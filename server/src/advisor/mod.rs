@@ -102,6 +102,11 @@ impl Advisor {
         what_if::what_if(self, changes)
     }
 
+    /// [`Advisor::what_if`] for a user who sees only some namespaces.
+    pub fn what_if_in(&self, changes: &[Change], sees: &dyn Fn(&str) -> bool) -> Impact {
+        what_if::what_if_in(self, changes, Some(sees))
+    }
+
     /// `GET /api/v1/graph`.
     pub fn graph_json(&self) -> GraphJson {
         self.graph.to_json(&self.cluster)

@@ -32,7 +32,7 @@ use petgraph::visit::EdgeRef;
 use serde::Serialize;
 
 use super::Advisor;
-use super::graph::{Cluster, Graph};
+use super::graph::{self, Cluster, Graph};
 use super::netpol::{Policy, PolicySet, Side};
 use super::profile::{self, Profile, Violation};
 use crate::model::NetworkPolicyObject;
@@ -307,6 +307,15 @@ fn text(v: &Violation) -> String {
 
 /// The impact of `changes` (applied together) on the advisor's snapshot.
 pub fn what_if(a: &Advisor, changes: &[Change]) -> Impact {
+    what_if_in(a, changes, None)
+}
+
+/// [`what_if`] as a user who sees only the namespaces `sees` accepts gets it
+/// (`None`: everything): only their workloads are listed, the far end of a
+/// connection into another namespace is [`graph::ANOTHER_NAMESPACE`], and
+/// the counts, before and after, are of their workloads and of the
+/// connections with an end among them, so they agree with the lists.
+pub fn what_if_in(a: &Advisor, changes: &[Change], sees: Option<&dyn Fn(&str) -> bool>) -> Impact {
     let cluster = &a.cluster;
     let cur = &a.current;
     let g = &a.graph.graph;
@@ -556,6 +565,12 @@ pub fn what_if(a: &Advisor, changes: &[Change]) -> Impact {
                     _ => "ingress",
                 };
                 Some(match &v.policy {
+                    Some(p)
+                        if sees
+                            .is_some_and(|f| !p.split_once('/').is_some_and(|(ns, _)| f(ns))) =>
+                    {
+                        format!("denied by a NetworkPolicy of another namespace ({side})")
+                    }
                     Some(p) => format!("denied by NetworkPolicy {p} ({side})"),
                     None => "denied by NetworkPolicy".to_owned(),
                 })
@@ -618,15 +633,77 @@ pub fn what_if(a: &Advisor, changes: &[Change]) -> Impact {
         .collect();
     downstream.sort_by(|a, b| (a.via.len(), &a.workload).cmp(&(b.via.len(), &b.workload)));
 
-    let after = counts(&a.graph, &rejected, &warned, &audited, |e| {
-        allowed_after[e.index()]
+    let Some(sees) = sees else {
+        let after = counts(&a.graph, &rejected, &warned, &audited, |e| {
+            allowed_after[e.index()]
+        });
+        return Impact {
+            blocked,
+            warnings,
+            broken_connections: broken,
+            downstream,
+            before: cur.counts,
+            after,
+        };
+    };
+    let mine = |i: usize| sees(&cluster.inventory.workloads[i].key.namespace);
+    let node_mine = |n: NodeIndex| g[n].workload.is_some_and(mine);
+    let scoped = |rej: &[bool], warn: &[bool], aud: &[bool], ok: &dyn Fn(usize) -> bool| {
+        let own: Vec<usize> = (0..rej.len()).filter(|&i| mine(i)).collect();
+        let mut c = Counts {
+            workloads: own.len(),
+            rejected: own.iter().filter(|&&i| rej[i]).count(),
+            warned: own.iter().filter(|&&i| warn[i]).count(),
+            audited: own.iter().filter(|&&i| aud[i]).count(),
+            ..Counts::default()
+        };
+        c.admitted = c.workloads - c.rejected;
+        let rejected_node = |n: NodeIndex| g[n].workload.is_some_and(|i| rej[i]);
+        for e in g.edge_references() {
+            if !node_mine(e.source()) && !node_mine(e.target()) {
+                continue;
+            }
+            c.connections += 1;
+            let allowed = ok(e.id().index());
+            if !allowed {
+                c.denied += 1;
+            }
+            if allowed && !rejected_node(e.source()) && !rejected_node(e.target()) {
+                c.open += 1;
+            }
+        }
+        c.broken = c.connections - c.open;
+        c
+    };
+    let before = scoped(&cur.rejected, &cur.warned, &cur.audited, &|e| {
+        g[petgraph::graph::EdgeIndex::new(e)].verdict.allowed
     });
+    let after = scoped(&rejected, &warned, &audited, &|e| allowed_after[e]);
+    let shown = |id: &str| graph::id_shown(id, sees) && id != graph::EXTERNAL;
     Impact {
-        blocked,
-        warnings,
-        broken_connections: broken,
-        downstream,
-        before: cur.counts,
+        blocked: blocked.into_iter().filter(|f| shown(&f.workload)).collect(),
+        warnings: warnings
+            .into_iter()
+            .filter(|f| shown(&f.workload))
+            .collect(),
+        broken_connections: broken
+            .into_iter()
+            .filter(|b| shown(&b.from) || shown(&b.to))
+            .map(|mut b| {
+                b.from = graph::shown_id(&b.from, sees);
+                b.to = graph::shown_id(&b.to, sees);
+                b
+            })
+            .collect(),
+        downstream: downstream
+            .into_iter()
+            .filter(|d| shown(&d.workload))
+            .map(|mut d| {
+                d.via = d.via.iter().map(|id| graph::shown_id(id, sees)).collect();
+                d
+            })
+            .collect(),
+        before,
         after,
     }
 }

@@ -77,6 +77,20 @@ impl Entry {
 pub struct Filter {
     pub verdict: Option<String>,
     pub namespace: Option<String>,
+    /// The namespaces the asker may see (`None`: all, cluster-scoped
+    /// objects included; a list leaves those out).
+    pub scope: Option<Vec<String>>,
+}
+
+fn push_filter(q: &mut sqlx::QueryBuilder<sqlx::Sqlite>, filter: &Filter) {
+    q.push(" FROM admission_log WHERE 1 = 1");
+    if let Some(v) = &filter.verdict {
+        q.push(" AND verdict = ").push_bind(v.clone());
+    }
+    if let Some(ns) = &filter.namespace {
+        q.push(" AND namespace = ").push_bind(ns.clone());
+    }
+    super::push_scope(q, "namespace", filter.scope.as_deref());
 }
 
 /// Newest first: one page of decisions and how many match in all.
@@ -86,28 +100,19 @@ pub async fn list(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<Entry>, i64), sqlx::Error> {
-    macro_rules! matching {
-        () => {
-            "FROM admission_log WHERE (?1 IS NULL OR verdict = ?1) AND (?2 IS NULL OR namespace = ?2)"
-        };
-    }
-    let rows: Vec<Entry> = sqlx::query_as(concat!(
+    let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
         "SELECT id, at, uid, operation, kind, namespace, name, user, verdict, mode, profile,
-                message, dry_run ",
-        matching!(),
-        " ORDER BY id DESC LIMIT ?3 OFFSET ?4"
-    ))
-    .bind(filter.verdict.as_deref())
-    .bind(filter.namespace.as_deref())
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(pool)
-    .await?;
-    let (total,): (i64,) = sqlx::query_as(concat!("SELECT COUNT(*) ", matching!()))
-        .bind(filter.verdict.as_deref())
-        .bind(filter.namespace.as_deref())
-        .fetch_one(pool)
-        .await?;
+                message, dry_run",
+    );
+    push_filter(&mut q, filter);
+    q.push(" ORDER BY id DESC LIMIT ")
+        .push_bind(limit)
+        .push(" OFFSET ")
+        .push_bind(offset);
+    let rows: Vec<Entry> = q.build_query_as().fetch_all(pool).await?;
+    let mut c = sqlx::QueryBuilder::<sqlx::Sqlite>::new("SELECT COUNT(*)");
+    push_filter(&mut c, filter);
+    let total: i64 = c.build_query_scalar().fetch_one(pool).await?;
     Ok((rows, total))
 }
 

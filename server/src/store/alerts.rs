@@ -185,6 +185,8 @@ pub struct AlertQuery {
     pub states: Vec<AlertState>,
     pub mode: Option<Mode>,
     pub workload: Option<String>,
+    /// The namespaces the asker may see (`None`: all of them).
+    pub scope: Option<Vec<String>>,
     pub sort: SortKey,
     pub desc: bool,
     pub limit: i64,
@@ -199,6 +201,7 @@ fn push_filters(q: &mut QueryBuilder<Sqlite>, f: &AlertQuery) {
     if let Some(ns) = &f.namespace {
         q.push(" AND namespace = ").push_bind(ns.clone());
     }
+    super::push_scope(q, "namespace", f.scope.as_deref());
     if let Some(s) = f.severity {
         q.push(" AND severity = ").push_bind(s.as_str());
     }
@@ -244,12 +247,21 @@ pub async fn get(pool: &SqlitePool, id: i64) -> Result<Option<Alert>, sqlx::Erro
 
 /// Open alerts (not acknowledged, not resolved), of one cluster or all.
 pub async fn open_count(pool: &SqlitePool, cluster: Option<&str>) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT COUNT(*) FROM alerts WHERE state = 'open' AND (?1 IS NULL OR cluster = ?1)",
-    )
-    .bind(cluster)
-    .fetch_one(pool)
-    .await
+    open_count_in(pool, cluster, None).await
+}
+
+/// [`open_count`] in the namespaces of `scope` only (`None`: all).
+pub async fn open_count_in(
+    pool: &SqlitePool,
+    cluster: Option<&str>,
+    scope: Option<&[String]>,
+) -> Result<i64, sqlx::Error> {
+    let mut q = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM alerts WHERE state = 'open'");
+    if let Some(c) = cluster {
+        q.push(" AND cluster = ").push_bind(c.to_owned());
+    }
+    super::push_scope(&mut q, "namespace", scope);
+    q.build_query_scalar().fetch_one(pool).await
 }
 
 /// Namespaces and clusters that have alerts, for the filters.

@@ -129,14 +129,18 @@ impl Row {
     }
 }
 
-async fn rows(pool: &SqlitePool, snapshot: i64) -> Result<BTreeMap<String, Row>, sqlx::Error> {
-    let rows: Vec<Row> = sqlx::query_as(
+async fn rows(
+    pool: &SqlitePool,
+    snapshot: i64,
+    scope: Option<&[String]>,
+) -> Result<BTreeMap<String, Row>, sqlx::Error> {
+    let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
         "SELECT id, namespace, kind, name, template, level, worst_risk FROM workloads
-         WHERE snapshot_id = ?",
-    )
-    .bind(snapshot)
-    .fetch_all(pool)
-    .await?;
+         WHERE snapshot_id = ",
+    );
+    q.push_bind(snapshot);
+    super::push_scope(&mut q, "namespace", scope);
+    let rows: Vec<Row> = q.build_query_as().fetch_all(pool).await?;
     Ok(rows.into_iter().map(|r| (r.key(), r)).collect())
 }
 
@@ -166,8 +170,20 @@ pub async fn between(
     to: Snapshot,
     verdicts: impl Fn(&PodTemplate) -> Vec<Evaluation>,
 ) -> Result<SnapshotDiff, sqlx::Error> {
-    let before = rows(pool, from.id).await?;
-    let after = rows(pool, to.id).await?;
+    between_in(pool, from, to, verdicts, None).await
+}
+
+/// [`between`] over the workloads of the namespaces in `scope` only (`None`:
+/// all): every list and count of the answer is of those.
+pub async fn between_in(
+    pool: &SqlitePool,
+    from: Snapshot,
+    to: Snapshot,
+    verdicts: impl Fn(&PodTemplate) -> Vec<Evaluation>,
+    scope: Option<&[String]>,
+) -> Result<SnapshotDiff, sqlx::Error> {
+    let before = rows(pool, from.id, scope).await?;
+    let after = rows(pool, to.id, scope).await?;
     let mut diff = SnapshotDiff {
         from,
         to,

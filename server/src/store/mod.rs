@@ -78,3 +78,23 @@ pub(crate) fn decode_flags(s: &str) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+/// ` AND <column> IN (...)` limiting a query to the namespaces a user sees
+/// (`None`: all of them, nothing added; an empty list matches nothing).
+pub(crate) fn push_scope(
+    qb: &mut sqlx::QueryBuilder<sqlx::Sqlite>,
+    column: &str,
+    scope: Option<&[String]>,
+) {
+    let Some(list) = scope else { return };
+    if list.is_empty() {
+        qb.push(" AND 0");
+        return;
+    }
+    qb.push(format_args!(" AND {column} IN ("));
+    let mut sep = qb.separated(", ");
+    for ns in list {
+        sep.push_bind(ns.clone());
+    }
+    sep.push_unseparated(")");
+}

@@ -45,7 +45,16 @@ impl NamespaceSummary {
 }
 
 pub async fn list(pool: &SqlitePool, snapshot: i64) -> Result<Vec<NamespaceSummary>, sqlx::Error> {
-    let rows: Vec<Row> = sqlx::query_as(
+    list_in(pool, snapshot, None).await
+}
+
+/// [`list`] limited to the namespaces in `scope` (`None`: all).
+pub async fn list_in(
+    pool: &SqlitePool,
+    snapshot: i64,
+    scope: Option<&[String]>,
+) -> Result<Vec<NamespaceSummary>, sqlx::Error> {
+    let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
         "SELECT n.name, n.labels, n.declared,
                 COUNT(w.id) AS workloads,
                 COALESCE(SUM(w.containers), 0) AS containers,
@@ -54,12 +63,12 @@ pub async fn list(pool: &SqlitePool, snapshot: i64) -> Result<Vec<NamespaceSumma
                 COALESCE(SUM(w.worst_risk = 2), 0) AS risky
          FROM namespaces n
          LEFT JOIN workloads w ON w.snapshot_id = n.snapshot_id AND w.namespace = n.name
-         WHERE n.snapshot_id = ?
-         GROUP BY n.name ORDER BY n.name",
-    )
-    .bind(snapshot)
-    .fetch_all(pool)
-    .await?;
+         WHERE n.snapshot_id = ",
+    );
+    qb.push_bind(snapshot);
+    super::push_scope(&mut qb, "n.name", scope);
+    qb.push(" GROUP BY n.name ORDER BY n.name");
+    let rows: Vec<Row> = qb.build_query_as().fetch_all(pool).await?;
     Ok(rows
         .into_iter()
         .map(|r| {

@@ -106,6 +106,8 @@ pub struct WorkloadQuery {
     pub level: Option<String>,
     /// Substring of the name.
     pub search: Option<String>,
+    /// The namespaces the asker may see (`None`: all of them).
+    pub scope: Option<Vec<String>>,
     pub sort: SortKey,
     pub descending: bool,
     /// 1-based.
@@ -118,6 +120,7 @@ fn push_filters(qb: &mut QueryBuilder<Sqlite>, snapshot: i64, q: &WorkloadQuery)
     if let Some(ns) = &q.namespace {
         qb.push(" AND namespace = ").push_bind(ns.clone());
     }
+    super::push_scope(qb, "namespace", q.scope.as_deref());
     if let Some(kind) = &q.kind {
         qb.push(" AND kind = ").push_bind(kind.clone());
     }
@@ -299,13 +302,22 @@ pub async fn flag_counts(
     pool: &SqlitePool,
     snapshot: i64,
 ) -> Result<BTreeMap<String, i64>, sqlx::Error> {
-    let rows: Vec<(String,)> = sqlx::query_as(
+    flag_counts_in(pool, snapshot, None).await
+}
+
+/// [`flag_counts`] over the namespaces in `scope` only (`None`: all).
+pub async fn flag_counts_in(
+    pool: &SqlitePool,
+    snapshot: i64,
+    scope: Option<&[String]>,
+) -> Result<BTreeMap<String, i64>, sqlx::Error> {
+    let mut qb = QueryBuilder::<Sqlite>::new(
         "SELECT c.flags FROM containers c JOIN workloads w ON w.id = c.workload_id
-         WHERE w.snapshot_id = ?",
-    )
-    .bind(snapshot)
-    .fetch_all(pool)
-    .await?;
+         WHERE w.snapshot_id = ",
+    );
+    qb.push_bind(snapshot);
+    super::push_scope(&mut qb, "w.namespace", scope);
+    let rows: Vec<(String,)> = qb.build_query_as().fetch_all(pool).await?;
     let mut counts = BTreeMap::new();
     for (flags,) in rows {
         for f in super::decode_flags(&flags) {

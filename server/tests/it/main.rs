@@ -15,6 +15,7 @@ mod export;
 mod oidc;
 mod profiles;
 mod psp;
+mod scope;
 mod seed;
 mod signin;
 mod store;

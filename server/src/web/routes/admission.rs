@@ -56,6 +56,7 @@ impl Params {
         Ok(Filter {
             verdict,
             namespace: filled(&self.namespace).map(str::to_owned),
+            scope: None,
         })
     }
 
@@ -152,13 +153,24 @@ pub struct AdmissionPage {
     pub verdicts: [&'static str; 5],
 }
 
-async fn table(state: &AppState, params: Params) -> Result<AdmissionTable, AppError> {
-    let filter = params.filter()?;
+async fn table(
+    state: &AppState,
+    params: Params,
+    principal: &crate::auth::Principal,
+) -> Result<AdmissionTable, AppError> {
+    let mut filter = params.filter()?;
+    filter.scope = principal.namespaces.clone();
     let page = params.page()?;
     let (rows, total) =
         store::admission::list(&state.pool, &filter, PER_PAGE, (page - 1) * PER_PAGE).await?;
     let logged = if total > 0 {
         total
+    } else if principal.scoped() {
+        let all = store::admission::Filter {
+            scope: principal.namespaces.clone(),
+            ..Default::default()
+        };
+        store::admission::list(&state.pool, &all, 0, 0).await?.1
     } else {
         store::admission::count(&state.pool).await?
     };
@@ -174,10 +186,11 @@ async fn table(state: &AppState, params: Params) -> Result<AdmissionTable, AppEr
 
 async fn page(
     State(state): State<AppState>,
+    principal: crate::auth::Principal,
     HxRequest(hx): HxRequest,
     Query(params): Query<Params>,
 ) -> Result<Response, AppError> {
-    let table = table(&state, params).await?;
+    let table = table(&state, params, &principal).await?;
     if hx {
         return Ok(table.into_response());
     }
@@ -185,7 +198,11 @@ async fn page(
     Ok(AdmissionPage {
         nav: Nav::new("admission", &snapshot),
         table,
-        namespaces: store::admission::namespaces(&state.pool).await?,
+        namespaces: store::admission::namespaces(&state.pool)
+            .await?
+            .into_iter()
+            .filter(|ns| principal.sees(ns))
+            .collect(),
         verdicts: ReviewVerdict::ALL.map(ReviewVerdict::as_str),
     }
     .into_response())
@@ -193,9 +210,11 @@ async fn page(
 
 async fn api_list(
     State(state): State<AppState>,
+    principal: crate::auth::Principal,
     Query(params): Query<Params>,
 ) -> Result<Json<Value>, ApiError> {
-    let filter = params.filter()?;
+    let mut filter = params.filter()?;
+    filter.scope = principal.namespaces.clone();
     let page = params.page()?;
     let per_page = params.per_page()?;
     let (rows, total) =

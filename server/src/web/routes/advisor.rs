@@ -137,18 +137,55 @@ fn cache_get(key: &CacheKey) -> Option<Arc<Advisor>> {
 
 async fn graph(
     State(state): State<AppState>,
+    principal: crate::auth::Principal,
     Query(sp): Query<SnapshotParam>,
 ) -> Result<Json<Value>, ApiError> {
     let Some(snapshot) = chosen_snapshot(&state.pool, sp.id(&state.pool).await?).await? else {
         return Ok(Json(json!({ "snapshot": null, "nodes": [], "edges": [] })));
     };
     let advisor = advisor_for(&state, &snapshot).await?;
-    let g = advisor.graph_json();
+    let g = scoped_graph(&advisor, &principal);
     Ok(Json(json!({
         "snapshot": snapshot.id,
         "nodes": g.nodes,
         "edges": g.edges,
     })))
+}
+
+/// The user of the request being answered (outside a request: everyone).
+fn asker() -> crate::auth::Principal {
+    crate::auth::current()
+        .principal
+        .unwrap_or_else(crate::auth::Principal::open)
+}
+
+/// The graph as `principal` sees it: only their namespaces' workloads; the
+/// far end of a connection into another namespace is "another namespace"
+/// (see [`crate::advisor::graph::GraphJson::scoped`]).
+pub fn scoped_graph(
+    advisor: &Advisor,
+    principal: &crate::auth::Principal,
+) -> crate::advisor::GraphJson {
+    let g = advisor.graph_json();
+    if principal.scoped() {
+        g.scoped(&|ns| principal.sees(ns))
+    } else {
+        g
+    }
+}
+
+/// The what-if's impact as `principal` sees it (see
+/// [`crate::advisor::what_if::what_if_in`]).
+fn impact_for(
+    advisor: &Advisor,
+    changes: &[crate::advisor::Change],
+    principal: &crate::auth::Principal,
+) -> Impact {
+    if principal.scoped() {
+        advisor.what_if_in(changes, &|ns| principal.sees(ns))
+    } else {
+        advisor.what_if(changes)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -506,6 +543,7 @@ pub fn parse_policy(
 
 async fn what_if(
     State(state): State<AppState>,
+    principal: crate::auth::Principal,
     Query(sp): Query<SnapshotParam>,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Json<Impact>, Response> {
@@ -530,7 +568,7 @@ async fn what_if(
         .await
         .map_err(|e| ApiError(e).into_response())?;
     let changes = to_changes(&advisor, &req, &custom).map_err(IntoResponse::into_response)?;
-    Ok(Json(advisor.what_if(&changes)))
+    Ok(Json(impact_for(&advisor, &changes, &principal)))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -664,7 +702,8 @@ fn connection_table(
     params: TableParams,
     explicit: Option<i64>,
 ) -> Result<ConnectionTable, AppError> {
-    let g = advisor.graph_json();
+    let who = asker();
+    let g = scoped_graph(advisor, &who);
     let ns = filled(&params.namespace).map(str::to_owned);
     let verdict = match filled(&params.verdict) {
         None => None,
@@ -733,8 +772,16 @@ fn connection_table(
     })
 }
 
+/// The snapshot's namespaces the user of the request sees.
 fn namespaces(advisor: &Advisor) -> Vec<String> {
-    let mut v: Vec<String> = advisor.cluster.namespace_labels.keys().cloned().collect();
+    let who = asker();
+    let mut v: Vec<String> = advisor
+        .cluster
+        .namespace_labels
+        .keys()
+        .filter(|ns| who.sees(ns))
+        .cloned()
+        .collect();
     v.sort();
     v
 }
@@ -1044,7 +1091,13 @@ async fn build_page(
         })
         .collect();
     let mut workload_targets: Vec<(String, Vec<TargetOption>)> = Vec::new();
-    let mut ids: Vec<&String> = a.cluster.by_id.keys().collect();
+    let who = asker();
+    let mut ids: Vec<&String> = a
+        .cluster
+        .by_id
+        .keys()
+        .filter(|id| id.split_once('/').is_some_and(|(ns, _)| who.sees(ns)))
+        .collect();
     ids.sort();
     for id in ids {
         let ns = id.split('/').next().unwrap_or("").to_owned();
@@ -1061,6 +1114,12 @@ async fn build_page(
             _ => workload_targets.push((ns, vec![opt])),
         }
     }
+    let (nodes, edges) = if who.scoped() {
+        let shown = scoped_graph(a, &who);
+        (shown.nodes.len(), shown.edges.len())
+    } else {
+        (a.graph.graph.node_count(), a.graph.graph.edge_count())
+    };
     let q = explicit
         .map(|id| format!("?snapshot={id}"))
         .unwrap_or_default();
@@ -1081,13 +1140,18 @@ async fn build_page(
             .map(|p| (p.id, p.title))
             .collect(),
         custom,
-        policies: a.policies.all().map(|p| p.id.to_string()).collect(),
+        policies: a
+            .policies
+            .all()
+            .map(|p| p.id.to_string())
+            .filter(|id| id.split_once('/').is_none_or(|(ns, _)| who.sees(ns)))
+            .collect(),
         adjustable: crate::policy::profiles::adjust::ADJUSTABLE
             .iter()
             .map(|c| (c.slug(), c.title()))
             .collect(),
-        nodes: a.graph.graph.node_count(),
-        edges: a.graph.graph.edge_count(),
+        nodes,
+        edges,
         impact,
         table,
     })
@@ -1160,7 +1224,8 @@ async fn preview(
     let result = match form.request() {
         Ok(req) => {
             let custom = custom_profiles(&state.pool, &req).await?;
-            to_changes(&advisor, &req, &custom).map(|changes| advisor.what_if(&changes))
+            let who = asker();
+            to_changes(&advisor, &req, &custom).map(|changes| impact_for(&advisor, &changes, &who))
         }
         Err(e) => Err(e),
     };

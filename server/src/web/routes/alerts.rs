@@ -169,6 +169,7 @@ impl AlertParams {
             states,
             mode,
             workload: filled(&self.workload).map(str::to_owned),
+            scope: None,
             sort,
             desc,
             limit: number(&self.limit, "limit", 1, 1000)?.unwrap_or(100),
@@ -271,9 +272,11 @@ pub const ACTIVE: [AlertState; 2] = [AlertState::Open, AlertState::Acknowledged]
 
 async fn api_list(
     State(state): State<AppState>,
+    principal: crate::auth::Principal,
     Query(params): Query<AlertParams>,
 ) -> Result<axum::Json<Value>, Response> {
-    let q = params.query(&[]).map_err(IntoResponse::into_response)?;
+    let mut q = params.query(&[]).map_err(IntoResponse::into_response)?;
+    q.scope = principal.namespaces.clone();
     let (rows, total) = store::alerts::list(&state.pool, &q)
         .await
         .map_err(|e| ApiError::from(e).into_response())?;
@@ -398,6 +401,17 @@ pub struct DigestEntry {
 /// reject, and the connections that would break, on the newest snapshot of
 /// its cluster (through the advisor's what-if).
 pub async fn digest(state: &AppState) -> Result<Vec<DigestEntry>, AppError> {
+    digest_for(state, &crate::auth::Principal::open()).await
+}
+
+/// [`digest`] as `principal` sees it: assignments of namespaces and workloads
+/// out of their sight are left out; the cluster default is judged on their
+/// namespaces only; only their workloads are listed and their connections
+/// counted.
+pub async fn digest_for(
+    state: &AppState,
+    principal: &crate::auth::Principal,
+) -> Result<Vec<DigestEntry>, AppError> {
     let rules = state.rules.get();
     let mut snapshots = HashMap::new();
     let mut out = Vec::new();
@@ -408,6 +422,14 @@ pub async fn digest(state: &AppState) -> Result<Vec<DigestEntry>, AppError> {
         let Ok(target) = AssignTarget::parse(&a.target) else {
             continue;
         };
+        let in_sight = match &target {
+            AssignTarget::Cluster => true,
+            AssignTarget::Namespace(ns) => principal.sees(ns),
+            AssignTarget::Workload(k) => principal.sees(&k.namespace),
+        };
+        if !in_sight {
+            continue;
+        }
         let Some(profile) = rules.assigned(&a.cluster, &target, a.mode).cloned() else {
             continue;
         };
@@ -439,6 +461,7 @@ pub async fn digest(state: &AppState) -> Result<Vec<DigestEntry>, AppError> {
                 let mut ns: Vec<&String> = advisor.cluster.namespace_labels.keys().collect();
                 ns.sort();
                 ns.into_iter()
+                    .filter(|n| principal.sees(n))
                     .filter(|n| {
                         rules
                             .assigned(
@@ -464,9 +487,16 @@ pub async fn digest(state: &AppState) -> Result<Vec<DigestEntry>, AppError> {
             })
             .collect();
         let adv = advisor.clone();
-        let impact = tokio::task::spawn_blocking(move || adv.what_if(&changes))
-            .await
-            .map_err(|e| AppError::Internal(format!("the digest's what-if failed: {e}")))?;
+        let who = principal.clone();
+        let impact = tokio::task::spawn_blocking(move || {
+            if who.scoped() {
+                adv.what_if_in(&changes, &|ns| who.sees(ns))
+            } else {
+                adv.what_if(&changes)
+            }
+        })
+        .await
+        .map_err(|e| AppError::Internal(format!("the digest's what-if failed: {e}")))?;
         out.push(DigestEntry {
             assignment: a.clone(),
             snapshot: snapshot.id,
@@ -497,8 +527,11 @@ pub async fn digest(state: &AppState) -> Result<Vec<DigestEntry>, AppError> {
     Ok(out)
 }
 
-async fn api_digest(State(state): State<AppState>) -> Result<axum::Json<Value>, ApiError> {
-    let entries = digest(&state).await?;
+async fn api_digest(
+    State(state): State<AppState>,
+    principal: crate::auth::Principal,
+) -> Result<axum::Json<Value>, ApiError> {
+    let entries = digest_for(&state, &principal).await?;
     Ok(axum::Json(
         json!({ "total": entries.len(), "digest": entries }),
     ))
@@ -560,10 +593,15 @@ impl AlertsPage {
     }
 }
 
-async fn table(state: &AppState, params: AlertParams) -> Result<AlertTable, AppError> {
+async fn table(
+    state: &AppState,
+    params: AlertParams,
+    principal: &crate::auth::Principal,
+) -> Result<AlertTable, AppError> {
     let to_app = |e: FieldError| AppError::BadRequest(e.message);
     let page = params.page_number().map_err(to_app)?;
     let mut q = params.query(&ACTIVE).map_err(to_app)?;
+    q.scope = principal.namespaces.clone();
     q.limit = PER_PAGE;
     q.offset = (page - 1) * PER_PAGE;
     let (rows, total) = store::alerts::list(&state.pool, &q).await?;
@@ -581,15 +619,16 @@ async fn table(state: &AppState, params: AlertParams) -> Result<AlertTable, AppE
 
 async fn page(
     State(state): State<AppState>,
+    principal: crate::auth::Principal,
     HxRequest(hx): HxRequest,
     Query(params): Query<AlertParams>,
 ) -> Result<Response, AppError> {
-    let table = table(&state, params).await?;
+    let table = table(&state, params, &principal).await?;
     if hx {
         return Ok(table.into_response());
     }
     let snapshot = chosen_snapshot(&state.pool, None).await?;
-    let digest = match digest(&state).await {
+    let digest = match digest_for(&state, &principal).await {
         Ok(d) => d,
         Err(e) => {
             tracing::error!(error = %e, "the digest could not be computed");
@@ -598,7 +637,11 @@ async fn page(
     };
     Ok(AlertsPage {
         nav: Nav::new("alerts", &snapshot),
-        namespaces: store::alerts::namespaces(&state.pool).await?,
+        namespaces: store::alerts::namespaces(&state.pool)
+            .await?
+            .into_iter()
+            .filter(|ns| principal.sees(ns))
+            .collect(),
         controls: Control::ALL.to_vec(),
         digest,
         table,
@@ -664,6 +707,10 @@ pub fn workload_link(a: &Alert) -> Option<String> {
 }
 
 /// The number of open alerts, for the Overview.
-pub async fn open_count(state: &AppState, cluster: Option<&str>) -> Result<i64, AppError> {
-    Ok(store::alerts::open_count(&state.pool, cluster).await?)
+pub async fn open_count(
+    state: &AppState,
+    cluster: Option<&str>,
+    principal: &crate::auth::Principal,
+) -> Result<i64, AppError> {
+    Ok(store::alerts::open_count_in(&state.pool, cluster, principal.namespaces.as_deref()).await?)
 }

@@ -31,12 +31,13 @@ async fn not_found(axum::extract::OriginalUri(uri): axum::extract::OriginalUri) 
 
 async fn namespaces(
     State(state): State<AppState>,
+    principal: crate::auth::Principal,
     Query(sp): Query<SnapshotParam>,
 ) -> Result<Json<Value>, ApiError> {
     let snapshot = chosen_snapshot(&state.pool, sp.id(&state.pool).await?).await?;
     let (list, recommended) = match &snapshot {
         Some(s) => (
-            store::namespaces::list(&state.pool, s.id).await?,
+            store::namespaces::list_in(&state.pool, s.id, principal.namespaces.as_deref()).await?,
             super::profiles::namespace_recommendations(&state.pool, s.id).await?,
         ),
         None => (Vec::new(), Default::default()),
@@ -58,6 +59,7 @@ async fn namespaces(
 
 async fn workloads(
     State(state): State<AppState>,
+    principal: crate::auth::Principal,
     Query(params): Query<ListParams>,
 ) -> Result<Json<Value>, ApiError> {
     let pin = super::resolve(
@@ -67,7 +69,8 @@ async fn workloads(
     )
     .await?;
     let snapshot = chosen_snapshot(&state.pool, pin).await?;
-    let query = params.to_query()?;
+    let mut query = params.to_query()?;
+    query.scope = principal.namespaces.clone();
     let (rows, total) = match &snapshot {
         Some(s) => store::workloads::list(&state.pool, s.id, &query).await?,
         None => (Vec::new(), 0),
@@ -111,13 +114,20 @@ fn cell_json(c: &Cell) -> Value {
 
 async fn workload(
     State(state): State<AppState>,
+    principal: crate::auth::Principal,
     Path((ns, kind, name)): Path<(String, String, String)>,
     Query(sp): Query<SnapshotParam>,
 ) -> Result<Json<Value>, ApiError> {
     let Some(snapshot) = chosen_snapshot(&state.pool, sp.id(&state.pool).await?).await? else {
         return Err(AppError::NotFound("No snapshot has been taken yet.".into()).into());
     };
-    let Some(w) = store::workloads::get(&state.pool, snapshot.id, &ns, &kind, &name).await? else {
+    let found = if principal.sees(&ns) {
+        store::workloads::get(&state.pool, snapshot.id, &ns, &kind, &name).await?
+    } else {
+        // Out of scope reads exactly as missing, so existence does not leak.
+        None
+    };
+    let Some(w) = found else {
         return Err(AppError::NotFound(format!("There is no workload {ns}/{kind}/{name}.")).into());
     };
     let entries = super::profiles::catalogue(&state.pool).await?;

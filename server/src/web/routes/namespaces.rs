@@ -57,6 +57,7 @@ impl NamespacesPage {
 
 async fn list(
     State(state): State<AppState>,
+    principal: crate::auth::Principal,
     Query(sp): Query<SnapshotParam>,
     Query(np): Query<NoticeParam>,
 ) -> Result<NamespacesPage, AppError> {
@@ -64,7 +65,8 @@ async fn list(
     let snapshot = chosen_snapshot(&state.pool, pin).await?;
     let (namespaces, recommended) = match &snapshot {
         Some(s) => (
-            crate::store::namespaces::list(&state.pool, s.id).await?,
+            crate::store::namespaces::list_in(&state.pool, s.id, principal.namespaces.as_deref())
+                .await?,
             super::profiles::namespace_recommendations(&state.pool, s.id).await?,
         ),
         None => (Vec::new(), BTreeMap::new()),

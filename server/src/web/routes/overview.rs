@@ -76,13 +76,15 @@ impl OverviewPage {
 
 async fn overview(
     State(state): State<AppState>,
+    principal: crate::auth::Principal,
     Query(sp): Query<SnapshotParam>,
 ) -> Result<OverviewPage, AppError> {
+    let scope = principal.namespaces.as_deref();
     let pin = sp.id(&state.pool).await?;
     let snapshot = chosen_snapshot(&state.pool, pin).await?;
     let (flags, namespaces) = match &snapshot {
         Some(s) => {
-            let counts = crate::store::workloads::flag_counts(&state.pool, s.id).await?;
+            let counts = crate::store::workloads::flag_counts_in(&state.pool, s.id, scope).await?;
             let flags = RiskFlag::ALL
                 .into_iter()
                 .map(|flag| FlagCount {
@@ -92,13 +94,13 @@ async fn overview(
                 .collect();
             (
                 flags,
-                crate::store::namespaces::list(&state.pool, s.id).await?,
+                crate::store::namespaces::list_in(&state.pool, s.id, scope).await?,
             )
         }
         None => (Vec::new(), Vec::new()),
     };
     let open_alerts = match &snapshot {
-        Some(s) => super::alerts::open_count(&state, Some(&s.cluster)).await?,
+        Some(s) => super::alerts::open_count(&state, Some(&s.cluster), &principal).await?,
         None => 0,
     };
     Ok(OverviewPage {

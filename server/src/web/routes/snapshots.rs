@@ -300,7 +300,12 @@ async fn pick(Query(p): Query<PickParams>) -> Result<Redirect, AppError> {
     Ok(Redirect::to(&format!("/snapshots/{from}/diff/{to}")))
 }
 
-async fn load_diff(state: &AppState, from: &str, to: &str) -> Result<SnapshotDiff, AppError> {
+async fn load_diff(
+    state: &AppState,
+    from: &str,
+    to: &str,
+    principal: &crate::auth::Principal,
+) -> Result<SnapshotDiff, AppError> {
     let from = snapshot_id(Some(from), "first")?;
     let to = snapshot_id(Some(to), "second")?;
     let get = |id| async move {
@@ -309,7 +314,14 @@ async fn load_diff(state: &AppState, from: &str, to: &str) -> Result<SnapshotDif
             .ok_or_else(|| AppError::NotFound(format!("There is no snapshot {id}.")))
     };
     let (a, b) = (get(from).await?, get(to).await?);
-    Ok(store::diff::between(&state.pool, a, b, super::workloads::verdicts).await?)
+    Ok(store::diff::between_in(
+        &state.pool,
+        a,
+        b,
+        super::workloads::verdicts,
+        principal.namespaces.as_deref(),
+    )
+    .await?)
 }
 
 #[derive(Template, WebTemplate)]
@@ -357,9 +369,10 @@ impl DiffPage {
 
 async fn diff_page(
     State(state): State<AppState>,
+    principal: crate::auth::Principal,
     Path((from, to)): Path<(String, String)>,
 ) -> Result<DiffPage, AppError> {
-    let diff = load_diff(&state, &from, &to).await?;
+    let diff = load_diff(&state, &from, &to, &principal).await?;
     Ok(DiffPage {
         nav: Nav::new("snapshots", &Some(diff.to.clone())),
         diff,
@@ -383,9 +396,10 @@ fn snapshot_json(s: &Snapshot) -> serde_json::Value {
 
 async fn diff_json(
     State(state): State<AppState>,
+    principal: crate::auth::Principal,
     Path((from, to)): Path<(String, String)>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let diff = load_diff(&state, &from, &to).await?;
+    let diff = load_diff(&state, &from, &to, &principal).await?;
     let summary = serde_json::json!({
         "added": diff.added.len(),
         "removed": diff.removed.len(),

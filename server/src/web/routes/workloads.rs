@@ -100,6 +100,7 @@ impl ListParams {
             flag,
             level,
             search: non_empty(&self.q),
+            scope: None,
             sort,
             descending,
             page,
@@ -237,6 +238,7 @@ pub struct WorkloadsPage {
 
 async fn list(
     State(state): State<AppState>,
+    principal: crate::auth::Principal,
     HxRequest(hx): HxRequest,
     Query(params): Query<ListParams>,
 ) -> Result<Response, AppError> {
@@ -247,7 +249,8 @@ async fn list(
     )
     .await?;
     let snapshot = chosen_snapshot(&state.pool, snapshot_id).await?;
-    let query = params.to_query()?;
+    let mut query = params.to_query()?;
+    query.scope = principal.namespaces.clone();
     let (rows, total) = match &snapshot {
         Some(s) => workloads::list(&state.pool, s.id, &query).await?,
         None => (Vec::new(), 0),
@@ -267,7 +270,7 @@ async fn list(
     }
     let (namespaces, kinds) = match &snapshot {
         Some(s) => (
-            crate::store::namespaces::list(&state.pool, s.id)
+            crate::store::namespaces::list_in(&state.pool, s.id, principal.namespaces.as_deref())
                 .await?
                 .into_iter()
                 .map(|n| n.name)
@@ -502,7 +505,15 @@ pub async fn render_workload(
     let Some(snapshot) = chosen_snapshot(&state.pool, pin).await? else {
         return Err(AppError::NotFound("No snapshot has been taken yet.".into()));
     };
-    let Some(w) = workloads::get(&state.pool, snapshot.id, ns, kind, name).await? else {
+    // A workload out of the user's namespaces reads exactly as one that does
+    // not exist, so its existence does not leak.
+    let sees = crate::auth::current().principal.is_none_or(|p| p.sees(ns));
+    let found = if sees {
+        workloads::get(&state.pool, snapshot.id, ns, kind, name).await?
+    } else {
+        None
+    };
+    let Some(w) = found else {
         return Err(AppError::NotFound(format!(
             "There is no workload {ns}/{kind}/{name} in snapshot {}.",
             snapshot.id
@@ -547,7 +558,10 @@ pub async fn render_workload(
     .map_err(|e| AppError::Internal(format!("evaluating profiles: {e}")))?;
     let advisor = super::advisor::advisor_for(state, &snapshot).await?;
     let id = format!("{}/{}/{}", w.row.namespace, w.row.kind, w.row.name);
-    let connections = advisor.graph.connections_of(&advisor.cluster, &id);
+    let mut connections = advisor.graph.connections_of(&advisor.cluster, &id);
+    if let Some(p) = crate::auth::current().principal.filter(|p| p.scoped()) {
+        connections = crate::advisor::graph::scope_edges(connections, &|ns| p.sees(ns));
+    }
 
     let rules = state.rules.get();
     let now = crate::now_ms();
