@@ -37,7 +37,7 @@ test('first admin, sign-in, CSRF-carrying htmx, a refused viewer, sign-out', asy
   // The first user, from the open dashboard: sign-in is on from now.
   await page.goto(server.url + '/settings/users');
   const add = page.getByTestId('add-user');
-  await add.getByLabel('Name').fill('ada');
+  await add.getByLabel('Name', { exact: true }).fill('ada');
   await add.getByLabel('Role').selectOption('admin');
   await add.getByLabel(/Password/).fill(PASSWORD);
   await add.getByRole('button', { name: 'Add user' }).click();
@@ -59,7 +59,7 @@ test('first admin, sign-in, CSRF-carrying htmx, a refused viewer, sign-out', asy
   assert.equal(await page.evaluate(() => document.cookie.includes('portcullis')), false, 'scripts cannot read it');
 
   // A viewer limited to shop.
-  await add.getByLabel('Name').fill('vera');
+  await add.getByLabel('Name', { exact: true }).fill('vera');
   await add.getByLabel('Role').selectOption('viewer');
   await add.getByLabel('Namespaces').fill('shop');
   await add.getByLabel(/Password/).fill(PASSWORD);

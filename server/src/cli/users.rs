@@ -217,7 +217,7 @@ fn read_password() -> anyhow::Result<String> {
     Ok(pw)
 }
 
-async fn open(db: &PathBuf) -> anyhow::Result<sqlx::SqlitePool> {
+async fn open(db: &std::path::Path) -> anyhow::Result<sqlx::SqlitePool> {
     store::open(db)
         .await
         .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", db.display()))

@@ -605,6 +605,16 @@ pub async fn revoke_token(
     Ok(token)
 }
 
+/// A token's id, end, last use, and its user's name, role and namespaces.
+type TokenRow = (
+    i64,
+    Option<i64>,
+    Option<i64>,
+    String,
+    String,
+    Option<String>,
+);
+
 /// Who holds the token with this hash, unless it expired. Records its use at
 /// most once a minute.
 pub async fn token_principal(
@@ -612,14 +622,7 @@ pub async fn token_principal(
     token_hash: &[u8],
     now: i64,
 ) -> Result<Option<Principal>, sqlx::Error> {
-    let row: Option<(
-        i64,
-        Option<i64>,
-        Option<i64>,
-        String,
-        String,
-        Option<String>,
-    )> = sqlx::query_as(
+    let row: Option<TokenRow> = sqlx::query_as(
         "SELECT t.id, t.expires_at, t.last_used, u.name, u.role, u.namespaces
              FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?",
     )
