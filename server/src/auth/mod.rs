@@ -403,6 +403,17 @@ pub fn current() -> Current {
     })
 }
 
+/// The principal of the request being answered; outside a request, someone
+/// who sees no namespace at all.
+pub fn viewer() -> Principal {
+    current().principal.unwrap_or_else(|| Principal {
+        user: "anonymous".to_owned(),
+        role: Role::Viewer,
+        namespaces: Some(Vec::new()),
+        via: Via::Open,
+    })
+}
+
 /// The CSRF token for the forms of the page being rendered.
 pub fn csrf() -> String {
     CURRENT.try_with(|c| c.csrf.clone()).unwrap_or_default()

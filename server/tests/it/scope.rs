@@ -409,3 +409,44 @@ async fn the_graph_shows_connections_into_other_namespaces_without_their_names()
         "{text}"
     );
 }
+
+/// Settings, the audit log, assignments, exemptions and profile pages: only
+/// entries about the user's namespaces (cluster-wide ones hidden); the metrics,
+/// which name every namespace, refused.
+#[tokio::test]
+async fn settings_audit_and_profiles_show_only_the_users_namespaces() {
+    let f = fixture().await;
+    let paths = [
+        ("/settings", "namespace shop"),
+        ("/api/v1/audit", "namespace/shop"),
+        ("/api/v1/assignments", "namespace/shop"),
+        ("/api/v1/exemptions", "\"total\""),
+        ("/profiles", "restricted"),
+        ("/profiles/restricted", "restricted"),
+        ("/api/v1/profiles/restricted", "restricted"),
+        ("/api/v1/snapshots", "errorCount"),
+    ];
+    for (path, mine) in paths {
+        let (status, body) = call(&f, &f.scoped, "GET", path, None, false).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        assert!(body.contains(mine), "{path} lacks {mine:?}: {body}");
+        for hidden in HIDDEN {
+            assert!(!body.contains(hidden), "{path} shows {hidden:?}: {body}");
+        }
+    }
+    // The cluster-wide assignment is not among a scoped user's entries.
+    let (_, body) = call(&f, &f.scoped, "GET", "/api/v1/assignments", None, false).await;
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(v["total"], 1, "{body}");
+    let (_, body) = call(&f, &f.everyone, "GET", "/api/v1/assignments", None, false).await;
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(v["total"], 3, "{body}");
+    for path in ["/settings", "/api/v1/audit"] {
+        let (_, body) = call(&f, &f.everyone, "GET", path, None, false).await;
+        assert!(body.contains("payments-zq"), "{path}: {body}");
+    }
+    let (status, _) = call(&f, &f.scoped, "GET", "/metrics", None, false).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = call(&f, &f.everyone, "GET", "/metrics", None, false).await;
+    assert_eq!(status, StatusCode::OK);
+}

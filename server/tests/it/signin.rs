@@ -572,11 +572,8 @@ async fn a_scoped_admin_changes_only_its_namespaces() {
         )
         .await;
     assert_eq!(a.status, 201, "{}", a.body);
-    for target in [
-        "namespace/payments",
-        "workload/payments/Deployment/ledger",
-        "cluster",
-    ] {
+    // Other namespaces are answered as if they did not exist; the cluster is refused.
+    for target in ["namespace/payments", "workload/payments/Deployment/ledger"] {
         let a = s
             .send(
                 "POST",
@@ -585,15 +582,31 @@ async fn a_scoped_admin_changes_only_its_namespaces() {
                 &body(target),
             )
             .await;
-        assert_eq!(a.status, 403, "{target}: {}", a.body);
+        assert_eq!(a.status, 422, "{target}: {}", a.body);
         assert!(
             a.json()["error"]
                 .as_str()
-                .is_some_and(|e| e.contains("only namespaces shop")),
+                .is_some_and(|e| e.contains("there is no")),
             "{}",
             a.body
         );
     }
+    let a = s
+        .send(
+            "POST",
+            "/api/v1/assignments",
+            &[auth, json_ct],
+            &body("cluster"),
+        )
+        .await;
+    assert_eq!(a.status, 403, "{}", a.body);
+    assert!(
+        a.json()["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("only namespaces shop")),
+        "{}",
+        a.body
+    );
     // Exemptions follow the workload's namespace.
     let exempt = |w: &str| {
         json!({"workload": w, "reason": "migration", "owner": "team", "expiresAt": "2099-01-01"})

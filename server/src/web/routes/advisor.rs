@@ -384,10 +384,12 @@ fn assign(
     custom: &CustomProfiles,
 ) -> Result<Change, FieldError> {
     let target_field = format!("{at}.target");
+    // A namespace the user may not see is answered as one that does not exist.
+    let viewer = crate::auth::viewer();
     let target = if a.target == "cluster" {
         Target::Cluster
     } else if let Some(ns) = a.target.strip_prefix("namespace/") {
-        if !advisor.cluster.namespace_labels.contains_key(ns) {
+        if !advisor.cluster.namespace_labels.contains_key(ns) || !viewer.sees(ns) {
             return Err(FieldError::unprocessable(
                 target_field.clone(),
                 format!("{target_field}: there is no namespace {ns:?} in this snapshot"),
@@ -395,7 +397,8 @@ fn assign(
         }
         Target::Namespace(ns.to_owned())
     } else if let Some(id) = a.target.strip_prefix("workload/") {
-        match advisor.cluster.by_id.get(id) {
+        let seen = id.split('/').next().is_some_and(|ns| viewer.sees(ns));
+        match advisor.cluster.by_id.get(id).filter(|_| seen) {
             Some(&i) => Target::Workload(i),
             None => {
                 return Err(FieldError::unprocessable(

@@ -185,7 +185,10 @@ async fn workload(
     })))
 }
 
-async fn snapshots(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+async fn snapshots(
+    State(state): State<AppState>,
+    p: crate::auth::Principal,
+) -> Result<Json<Value>, ApiError> {
     let list = store::snapshots::list(&state.pool).await?;
     let items: Vec<Value> = list
         .iter()
@@ -201,7 +204,10 @@ async fn snapshots(State(state): State<AppState>) -> Result<Json<Value>, ApiErro
                 "services": s.services,
                 "networkPolicies": s.network_policies,
                 "skipped": s.skipped_kinds(),
-                "errors": s.load_errors(),
+                // Unreadable documents may be of any namespace: only their number
+                // for users limited to some.
+                "errors": if p.scoped() { Vec::new() } else { s.load_errors() },
+                "errorCount": s.load_errors().len(),
             })
         })
         .collect();

@@ -450,6 +450,7 @@ struct AssignmentFilter {
 
 async fn list_assignments(
     State(state): State<AppState>,
+    p: Principal,
     Query(f): Query<AssignmentFilter>,
 ) -> Result<Json<Value>, Rejected> {
     let mode = match filled(&f.mode) {
@@ -468,6 +469,7 @@ async fn list_assignments(
         .filter(|a| filled(&f.cluster).is_none_or(|c| a.cluster == c))
         .filter(|a| filled(&f.target).is_none_or(|t| a.target == t))
         .filter(|a| mode.is_none_or(|m| a.mode == m))
+        .filter(|a| visible(&p, &a.target))
         .map(|a| assignment_json(a, &rules))
         .collect();
     Ok(Json(json!({ "total": list.len(), "assignments": list })))
@@ -680,6 +682,40 @@ pub fn subject_namespace(subject: &str) -> Option<&str> {
     (parts.len() == 3 && parts.iter().all(|p| !p.is_empty())).then(|| parts[0])
 }
 
+/// Whether the user sees a change to `subject` (cluster-wide ones: only
+/// users of every namespace).
+pub fn visible(p: &Principal, subject: &str) -> bool {
+    match subject_namespace(subject) {
+        Some(ns) => p.sees(ns),
+        None => !p.scoped(),
+    }
+}
+
+/// One page of the audit log as `p` may see it, with the total it pages through.
+async fn audit_page(
+    state: &AppState,
+    p: &Principal,
+    per_page: i64,
+    offset: i64,
+) -> Result<(i64, Vec<AuditEntry>), sqlx::Error> {
+    if !p.scoped() {
+        let total = store::assignments::audit_count(&state.pool).await?;
+        return Ok((
+            total,
+            store::assignments::audit_log(&state.pool, per_page, offset).await?,
+        ));
+    }
+    let all = store::assignments::audit_log(&state.pool, i64::MAX, 0).await?;
+    let seen: Vec<AuditEntry> = all.into_iter().filter(|e| visible(p, &e.subject)).collect();
+    let total = seen.len() as i64;
+    let page = seen
+        .into_iter()
+        .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(per_page).unwrap_or(usize::MAX))
+        .collect();
+    Ok((total, page))
+}
+
 /// Refuses a change to `subject` outside the user's namespaces.
 fn may(p: &Principal, subject: &str) -> Result<(), AppError> {
     p.may_change(subject_namespace(subject))
@@ -717,6 +753,7 @@ struct ExemptionFilter {
 
 async fn list_exemptions(
     State(state): State<AppState>,
+    p: Principal,
     Query(f): Query<ExemptionFilter>,
 ) -> Json<Value> {
     let rules = state.rules.get();
@@ -726,6 +763,7 @@ async fn list_exemptions(
         .iter()
         .filter(|e| filled(&f.cluster).is_none_or(|c| e.cluster == c))
         .filter(|e| filled(&f.workload).is_none_or(|w| e.workload == w))
+        .filter(|e| visible(&p, &e.workload))
         .map(|e| exemption_json(e, now))
         .collect();
     Json(json!({ "total": list.len(), "exemptions": list }))
@@ -850,6 +888,14 @@ async fn exempt(
     let snapshot = snapshot_for(state, snapshot, query_cluster, cluster).await?;
     let advisor = advisor_for(state, &snapshot).await?;
     let now = crate::now_ms();
+    // Refused the same whether or not the workload exists, so existence does not leak.
+    if let Some(ns) = body
+        .workload
+        .as_deref()
+        .and_then(|w| subject_namespace(w.trim()))
+    {
+        p.may_change(Some(ns))?;
+    }
     let new = check_exemption(&advisor, &snapshot.cluster, body, now)?;
     may(p, &new.workload)?;
     let (e, entry) = store::assignments::exempt(&state.pool, &new, &p.user, now).await?;
@@ -916,14 +962,13 @@ fn positive(v: &Option<String>, name: &str, default: i64) -> Result<i64, AppErro
 
 async fn audit(
     State(state): State<AppState>,
+    p: Principal,
     Query(q): Query<PageQuery>,
 ) -> Result<Json<Value>, Rejected> {
     let page = positive(&q.page, "page", 1)?;
     let per_page = positive(&q.per_page, "perPage", AUDIT_PER_PAGE)?.min(500);
-    let total = store::assignments::audit_count(&state.pool).await?;
-    let entries =
-        store::assignments::audit_log(&state.pool, per_page, (page - 1).saturating_mul(per_page))
-            .await?;
+    let (total, entries) =
+        audit_page(&state, &p, per_page, (page - 1).saturating_mul(per_page)).await?;
     let rules = state.rules.get();
     let list: Vec<Value> = entries
         .iter()
@@ -1670,9 +1715,11 @@ async fn settings_page(
         .collect();
     let now = crate::now_ms();
     let sq = pin.map(|id| format!("?snapshot={id}")).unwrap_or_default();
+    let viewer = crate::auth::viewer();
     let exemptions = rules
         .exemptions
         .iter()
+        .filter(|e| visible(&viewer, &e.workload))
         .map(|e| ExemptionRow {
             active: e.active(now),
             until: until_words(e.expires_at),
@@ -1688,12 +1735,12 @@ async fn settings_page(
         })
         .collect();
     let page = positive(&q.page, "page", 1)?;
-    let total = store::assignments::audit_count(&state.pool).await?;
+    let total = audit_page(state, &viewer, 0, 0).await?.0;
     let pages = ((total + AUDIT_PER_PAGE - 1) / AUDIT_PER_PAGE).max(1);
     let page = page.min(pages);
-    let entries =
-        store::assignments::audit_log(&state.pool, AUDIT_PER_PAGE, (page - 1) * AUDIT_PER_PAGE)
-            .await?;
+    let entries = audit_page(state, &viewer, AUDIT_PER_PAGE, (page - 1) * AUDIT_PER_PAGE)
+        .await?
+        .1;
     let audit = entries
         .into_iter()
         .map(|e| AuditRow {

@@ -15,7 +15,20 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Prometheus text format: webhook reviews, snapshots, open alerts.
-async fn metrics(State(state): State<AppState>) -> axum::response::Response {
+/// Metrics name every namespace (open alerts by namespace): not for users
+/// limited to some.
+async fn metrics(
+    State(state): State<AppState>,
+    p: crate::auth::Principal,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if p.scoped() {
+        let e = crate::web::AppError::Forbidden(format!(
+            "The metrics cover every namespace; {} sees only some of them.",
+            p.user
+        ));
+        return crate::web::ApiError(e).into_response();
+    }
     crate::admission::metrics_response(&state.pool).await
 }
 

@@ -189,10 +189,13 @@ async fn snapshot_templates(
     snapshot: Option<i64>,
 ) -> Result<(Option<store::snapshots::Snapshot>, Vec<TemplateRow>), AppError> {
     let snap = chosen_snapshot(pool, snapshot).await?;
-    let templates = match &snap {
+    let mut templates = match &snap {
         Some(s) => store::workloads::templates(pool, s.id).await?,
         None => Vec::new(),
     };
+    // What a profile would reject: among the workloads the user may see.
+    let viewer = crate::auth::viewer();
+    templates.retain(|t| viewer.sees(&t.namespace));
     Ok((snap, templates))
 }
 
