@@ -15,6 +15,7 @@ mod export;
 mod profiles;
 mod psp;
 mod seed;
+mod shutdown;
 mod store;
 mod support;
 mod web;
