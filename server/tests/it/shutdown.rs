@@ -222,26 +222,23 @@ impl Drop for Killed {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_lets_half_sent_requests_finish_refuses_new_ones_and_flushes_the_log() {
-    let deadline = Instant::now() + DEADLINE;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let ca = certificates(dir.path());
-    let db = dir.path().join("serve.db");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+/// `portcullis serve` on a temp database with its webhook on TLS: the
+/// process, its stderr, the dashboard and webhook addresses.
+fn serve(dir: &Path, deadline: Instant) -> (Killed, Stderr, SocketAddr, SocketAddr) {
+    let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
         .args(["serve", "--listen", "127.0.0.1:0", "--db"])
-        .arg(&db)
+        .arg(dir.join("serve.db"))
         .args(["--webhook-listen", "127.0.0.1:0", "--tls-cert"])
-        .arg(dir.path().join("tls.crt"))
+        .arg(dir.join("tls.crt"))
         .arg("--tls-key")
-        .arg(dir.path().join("tls.key"))
+        .arg(dir.join("tls.key"))
         .env("RUST_LOG", "portcullis=info")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start portcullis serve");
-    let mut stderr = Stderr::of(&mut child);
     let mut child = Killed(Some(child));
+    let mut stderr = Stderr::of(child.0.as_mut().expect("child"));
     let dashboard = addr_in(
         &stderr.wait_for("Portcullis is serving", deadline),
         "http://",
@@ -250,6 +247,43 @@ async fn sigterm_lets_half_sent_requests_finish_refuses_new_ones_and_flushes_the
         &stderr.wait_for("Admission webhook on", deadline),
         "https://",
     );
+    (child, stderr, dashboard, webhook)
+}
+
+fn sigterm(child: &Killed) {
+    let pid = child.0.as_ref().expect("child").id().to_string();
+    let status = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+/// Waits for the process to exit: its status and all its stderr.
+async fn exited(
+    mut child: Killed,
+    stderr: Stderr,
+    deadline: Instant,
+) -> (std::process::ExitStatus, Vec<String>) {
+    let mut process = child.0.take().expect("child");
+    let exit = tokio::time::timeout(
+        deadline.saturating_duration_since(Instant::now()),
+        tokio::task::spawn_blocking(move || process.wait()),
+    )
+    .await
+    .expect("the process did not exit")
+    .expect("join")
+    .expect("wait");
+    (exit, stderr.rest())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_half_sent_requests_finish_refuses_new_ones_and_flushes_the_log() {
+    let deadline = Instant::now() + DEADLINE;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca = certificates(dir.path());
+    let db = dir.path().join("serve.db");
+    let (child, mut stderr, dashboard, webhook) = serve(dir.path(), deadline);
 
     // A review, half sent over HTTPS.
     let uid = "shutdown-7f3c";
@@ -271,12 +305,7 @@ async fn sigterm_lets_half_sent_requests_finish_refuses_new_ones_and_flushes_the
         .expect("connect dashboard");
     let what_if_rest = send_half(&mut http, "/api/v1/what-if", &what_if).await;
 
-    let pid = child.0.as_ref().expect("child").id().to_string();
-    let status = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
-    assert!(status.success());
+    sigterm(&child);
     stderr.wait_for("shutting down", deadline);
     stderr.wait_for("webhook stopped accepting", deadline);
 
@@ -300,16 +329,7 @@ async fn sigterm_lets_half_sent_requests_finish_refuses_new_ones_and_flushes_the
     assert_eq!(code, 200, "{impact}");
     assert!(impact.is_object(), "{impact}");
 
-    let mut process = child.0.take().expect("child");
-    let exit = tokio::time::timeout(
-        deadline.saturating_duration_since(Instant::now()),
-        tokio::task::spawn_blocking(move || process.wait()),
-    )
-    .await
-    .expect("the process did not exit")
-    .expect("join")
-    .expect("wait");
-    let lines = stderr.rest();
+    let (exit, lines) = exited(child, stderr, deadline).await;
     assert!(exit.success(), "exit status {exit}; stderr: {lines:#?}");
     assert!(
         !lines.iter().any(|l| l.contains("still open")),
@@ -334,4 +354,29 @@ async fn sigterm_lets_half_sent_requests_finish_refuses_new_ones_and_flushes_the
         !allowed,
         "verdict {verdict}, allowed {allowed}"
     );
+}
+
+/// A client that never finishes its request holds the exit for the drain
+/// bound (10 s), no longer; the process says so and still exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_never_finished_holds_the_exit_only_for_the_drain_bound() {
+    let deadline = Instant::now() + DEADLINE;
+    let dir = tempfile::tempdir().expect("temp dir");
+    certificates(dir.path());
+    let (child, mut stderr, dashboard, _) = serve(dir.path(), deadline);
+    let mut http = TcpStream::connect(dashboard)
+        .await
+        .expect("connect dashboard");
+    let _never_sent = send_half(&mut http, "/api/v1/what-if", br#"{"changes": []}"#).await;
+    sigterm(&child);
+    stderr.wait_for("shutting down", deadline);
+    let (exit, lines) = exited(child, stderr, deadline).await;
+    assert!(exit.success(), "exit status {exit}; stderr: {lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("dashboard requests still open after 10s")),
+        "{lines:#?}"
+    );
+    drop(http);
 }
