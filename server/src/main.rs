@@ -31,11 +31,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(portcullis::cli::run(cli)) {
+    let code = match runtime.block_on(portcullis::cli::run(cli)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    // Dropping the runtime would wait for every blocking task without end;
+    // what matters was awaited by `run`.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
 }

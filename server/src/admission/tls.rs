@@ -25,7 +25,7 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a client has to send a request's headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long open connections get to finish on shutdown.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -220,12 +220,18 @@ pub async fn serve(
             }
         });
     }
+    // New connections are refused from here on.
     drop(listener);
+    let open = graceful.count();
+    tracing::info!(connections = open, "webhook stopped accepting; draining");
     if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
         .await
         .is_err()
     {
-        tracing::warn!("webhook connections still open after the drain timeout");
+        tracing::warn!(
+            "webhook connections still open after {}s: exiting without them",
+            DRAIN_TIMEOUT.as_secs()
+        );
     }
     Ok(())
 }

@@ -61,11 +61,15 @@ impl WebhookArgs {
     }
 }
 
+/// How long the admission log gets to write what it holds on shutdown.
+const LOG_FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How often the certificate files are looked at.
 const CERT_POLL: Duration = Duration::from_secs(5);
 
-/// Binds the webhook listener and serves it until `shutdown` resolves.
-/// Returns `None` when the webhook is off.
+/// Binds the webhook listener and serves it until `shutdown` resolves, then
+/// lets open reviews finish and flushes the admission log. Returns `None`
+/// when the webhook is off.
 pub async fn start(
     args: &WebhookArgs,
     state: &AppState,
@@ -99,10 +103,21 @@ pub async fn start(
         args.failure_mode
     );
     tokio::spawn(certs.watch(CERT_POLL));
-    Ok(Some(tokio::spawn(admission::tls::serve(
-        listener,
-        tls,
-        admission::router(webhook),
-        shutdown,
-    ))))
+    Ok(Some(tokio::spawn(async move {
+        let served =
+            admission::tls::serve(listener, tls, admission::router(webhook.clone()), shutdown)
+                .await;
+        // The decisions of the reviews just answered are still in the log
+        // writer's batch: write them before the process exits.
+        if tokio::time::timeout(LOG_FLUSH_TIMEOUT, webhook.flush())
+            .await
+            .is_err()
+        {
+            eprintln!(
+                "the admission log could not be written within {}s: its last decisions are lost",
+                LOG_FLUSH_TIMEOUT.as_secs()
+            );
+        }
+        served
+    })))
 }

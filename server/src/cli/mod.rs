@@ -518,10 +518,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 state.pool.clone(),
                 crate::alerts::notify::DeliveryConfig::default(),
             );
-            // One signal stops both listeners.
+            // One signal stops both listeners: they refuse new connections
+            // at once and give open requests [`DRAIN_TIMEOUT`] to finish.
             let (stop, stopped) = tokio::sync::watch::channel(false);
             tokio::spawn(async move {
                 shutdown_signal().await;
+                eprintln!(
+                    "shutting down: no new connections; finishing the requests in flight (at most {})",
+                    duration_words(DRAIN_TIMEOUT)
+                );
                 let _ = stop.send(true);
             });
             let when_stopped = move || {
@@ -537,10 +542,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 when_stopped(),
             )
             .await?;
-            crate::serve(listener, state, when_stopped()).await?;
+            let dashboard = crate::serve(listener, state, when_stopped());
+            let overdue = {
+                let stopped = when_stopped();
+                async move {
+                    stopped.await;
+                    tokio::time::sleep(DRAIN_TIMEOUT).await;
+                }
+            };
+            tokio::select! {
+                served = dashboard => served?,
+                () = overdue => eprintln!(
+                    "dashboard requests still open after {}: exiting without them",
+                    duration_words(DRAIN_TIMEOUT)
+                ),
+            }
+            // The webhook drains (bounded by its own DRAIN_TIMEOUT) and
+            // flushes its admission log.
             if let Some(hook) = hook {
                 hook.await??;
             }
+            eprintln!("Portcullis stopped");
             Ok(ExitCode::SUCCESS)
         }
         Command::Snapshot {
@@ -590,6 +612,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
 }
+
+/// How long `serve` gives open requests to finish after Ctrl-C or SIGTERM.
+pub const DRAIN_TIMEOUT: Duration = crate::admission::tls::DRAIN_TIMEOUT;
 
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {

@@ -17,6 +17,7 @@ mod profiles;
 mod psp;
 mod scope;
 mod seed;
+mod shutdown;
 mod signin;
 mod store;
 mod support;
