@@ -70,15 +70,56 @@ pub fn app(state: AppState) -> Router {
     web::router(state)
 }
 
-/// Serves `app(state)` on `listener` until `shutdown` resolves.
+/// A client has this long to send a request's headers (a slow client cannot
+/// hold a connection open forever; the body is bounded by the router's timeout).
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Serves `app(state)` over HTTP/1.1 on `listener` until `shutdown` resolves,
+/// then stops accepting and waits for the requests in flight (callers bound
+/// the wait).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+    let app = app(state);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.keep_alive(true)
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let http = std::sync::Arc::new(http);
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of file descriptors and the like: pause, keep serving.
+                    tracing::warn!(error = %e, "dashboard accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = tcp.set_nodelay(true);
+        let http = http.clone();
+        let service = TowerToHyperService::new(app.clone());
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let conn = http.serve_connection(TokioIo::new(tcp), service);
+            if let Err(e) = watcher.watch(conn).await {
+                tracing::debug!(%peer, error = %e, "dashboard connection ended with an error");
+            }
+        });
+    }
+    // New connections are refused from here on.
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// Unix milliseconds as `2026-11-27 13:43 UTC`.

@@ -403,3 +403,43 @@ async fn workload_page_lists_its_connections() {
     .await;
     assert!(agent.contains("No connections found"));
 }
+
+/// A client that never finishes its headers is disconnected (after
+/// `HEADER_READ_TIMEOUT`), so slow clients cannot pile up connections.
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_let_go() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let db = db_with(&[("shop.yaml", SHOP)]).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(portcullis::serve(listener, db.state.clone(), async {
+        let _ = stopped.await;
+    }));
+    let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    conn.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
+    let mut rest = Vec::new();
+    let deadline = portcullis::HEADER_READ_TIMEOUT * 6;
+    let read = tokio::time::timeout(deadline, conn.read_to_end(&mut rest)).await;
+    assert!(read.is_ok(), "still connected after {deadline:?}");
+    assert!(
+        rest.is_empty() || String::from_utf8_lossy(&rest).starts_with("HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&rest)
+    );
+    // Meanwhile others are served as usual.
+    let mut other = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    other
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut answer = String::new();
+    other.read_to_string(&mut answer).await.expect("read");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let _ = stop.send(());
+    server.await.expect("join").expect("serve");
+}
