@@ -286,6 +286,17 @@ async fn api_list(
     })))
 }
 
+/// An acknowledgement in the audit log, with who made it.
+async fn audit_ack(
+    state: &AppState,
+    p: &Principal,
+    a: &store::alerts::Alert,
+) -> Result<(), sqlx::Error> {
+    let subject = format!("alert {} of {}", a.id, a.workload);
+    let after = serde_json::json!({"container": a.container, "control": a.control, "mode": a.mode});
+    store::assignments::record(&state.pool, &p.user, "acknowledge", &subject, Some(after)).await
+}
+
 /// Refuses an alert outside the user's namespaces as if it did not exist.
 async fn in_scope(state: &AppState, p: &Principal, id: i64) -> Result<(), AppError> {
     if !p.scoped() {
@@ -346,7 +357,12 @@ async fn api_acknowledge(
         return Err(bad("by", "by is at most 200 characters".into()).into_response());
     }
     match store::alerts::acknowledge(&state.pool, id, by, crate::now_ms()).await {
-        Ok(a) => Ok(axum::Json(a.to_json())),
+        Ok(a) => {
+            audit_ack(&state, &p, &a)
+                .await
+                .map_err(|e| ApiError(e.into()).into_response())?;
+            Ok(axum::Json(a.to_json()))
+        }
         Err(e) => Err(ack_error(e).into_response()),
     }
 }
@@ -679,7 +695,10 @@ async fn acknowledge_form(
         p.user.as_str()
     };
     let alert = match store::alerts::acknowledge(&state.pool, id, by, crate::now_ms()).await {
-        Ok(a) => a,
+        Ok(a) => {
+            audit_ack(&state, &p, &a).await?;
+            a
+        }
         Err(AckError::NotFound(id)) => {
             return Err(AppError::NotFound(format!("There is no alert {id}.")));
         }

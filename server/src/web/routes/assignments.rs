@@ -351,7 +351,20 @@ pub fn describe(e: &AuditEntry) -> String {
             e.undo_of.unwrap_or_default(),
             side_words(&e.after)
         ),
-        other => format!("{other} {subject}"),
+        "user-add" => format!("Added user {}", e.subject),
+        "user-change" => format!("Changed user {}", e.subject),
+        "user-remove" => format!("Removed user {}", e.subject),
+        "token-add" => format!("Created API {}", e.subject),
+        "token-revoke" => format!("Revoked API {}", e.subject),
+        "acknowledge" => format!("Acknowledged {}", e.subject),
+        "snapshot" => format!("Asked for a snapshot of {}", e.subject),
+        "profile-create" => format!("Created profile {}", e.subject),
+        "profile-change" => format!("Changed profile {}", e.subject),
+        "profile-delete" => format!("Deleted profile {}", e.subject),
+        "profile-import" => format!("Imported PodSecurityPolicies as {}", e.subject),
+        "route-add" => format!("Added notification route {}", e.subject),
+        "route-delete" => format!("Deleted notification {}", e.subject),
+        other => format!("{other} {}", e.subject),
     }
 }
 
@@ -670,10 +683,8 @@ async fn remove(
 /// (`<ns>/<Kind>/<name>`) or an audit subject (`exemption <id> of <key>`);
 /// `None` for anything cluster-wide.
 pub fn subject_namespace(subject: &str) -> Option<&str> {
-    let s = subject
-        .strip_prefix("exemption ")
-        .and_then(|rest| rest.split_once(" of "))
-        .map_or(subject, |(_, key)| key);
+    // `exemption 3 of <key>`, `alert 9 of <key>`: the key.
+    let s = subject.rsplit_once(" of ").map_or(subject, |(_, key)| key);
     if let Some(ns) = s.strip_prefix("namespace/") {
         return Some(ns).filter(|ns| !ns.is_empty() && !ns.contains('/'));
     }

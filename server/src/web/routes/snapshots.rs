@@ -247,12 +247,21 @@ async fn history(
 
 /// "Take snapshot now": starts one in the background (unless one runs) and
 /// answers with the panel showing its progress; without htmx, back to the page.
-async fn take(State(state): State<AppState>, HxRequest(hx): HxRequest) -> Response {
+async fn take(
+    State(state): State<AppState>,
+    p: crate::auth::Principal,
+    HxRequest(hx): HxRequest,
+) -> Response {
     let mut panel = LivePanel::of(&state);
     if let Some(live) = &state.live {
         if !live.start() {
             panel.notice =
                 Some("A snapshot was already being taken; this is its progress.".to_owned());
+        } else if let Err(e) =
+            crate::store::assignments::record(&state.pool, &p.user, "snapshot", live.name(), None)
+                .await
+        {
+            tracing::warn!(error = %e, "the snapshot request could not be written to the audit log");
         }
         panel.status = live.status();
     }
