@@ -334,7 +334,10 @@ impl Webhook {
         };
         d.verdict = ReviewVerdict::Allowed;
         let mut mutated: Option<PodTemplate> = None;
-        let mut failed_modes: Vec<Mode> = Vec::new();
+        // Rejections and failed audits: their findings, made here from the
+        // verdicts (the template is freed with the review, not by the log).
+        let mut failed = false;
+        let mut findings: Vec<assignments::Finding> = Vec::new();
 
         if enforce.is_none() && warn.is_none() && audit.is_none() {
             d.message = format!("no profile applies to {id}");
@@ -345,6 +348,9 @@ impl Webhook {
             d.mode = Some(Mode::Enforce);
             d.profile.clone_from(&a.profile.name);
             if !v.allowed {
+                if !d.dry_run {
+                    assignments::findings_of(&id, a, &v, &mut findings);
+                }
                 response.allowed = false;
                 response.status = Some(Status {
                     code: 403,
@@ -353,7 +359,7 @@ impl Webhook {
                 });
                 d.verdict = ReviewVerdict::Denied;
                 d.message = v.message;
-                failed_modes.push(Mode::Enforce);
+                failed = true;
             } else if v.mutates() {
                 if mutate {
                     let prefix = template_pointer(&w.key.kind);
@@ -392,11 +398,12 @@ impl Webhook {
                     });
                     d.verdict = ReviewVerdict::Denied;
                     d.message = message;
-                    failed_modes.push(Mode::Enforce);
+                    failed = true;
                 }
             }
         }
         let judged = mutated.as_ref().unwrap_or(&w.template);
+        let mut warned = None;
         if let Some(a) = &warn {
             let v = assignments::judge(&a.profile, judged, &exempt);
             if !v.allowed {
@@ -409,10 +416,22 @@ impl Webhook {
                 }
                 response.warnings.push(text);
             }
+            warned = Some(v);
         }
         if let Some(a) = &audit {
-            let v = assignments::judge(&a.profile, judged, &exempt);
+            // Warn and audit often name one profile (the namespace labels'
+            // usual `warn=restricted`, `audit=restricted`): judged once.
+            let same = warn
+                .as_ref()
+                .is_some_and(|w| Arc::ptr_eq(&w.profile, &a.profile));
+            let v = match warned.take() {
+                Some(v) if same => v,
+                _ => assignments::judge(&a.profile, judged, &exempt),
+            };
             if !v.allowed {
+                if !d.dry_run {
+                    assignments::findings_of(&id, a, &v, &mut findings);
+                }
                 let text = v.warning();
                 if d.verdict == ReviewVerdict::Allowed {
                     d.verdict = ReviewVerdict::Audited;
@@ -423,7 +442,7 @@ impl Webhook {
                 response
                     .audit_annotations
                     .insert("pod-security.kubernetes.io/audit-violations".into(), text);
-                failed_modes.push(Mode::Audit);
+                failed = true;
             }
         }
         if d.verdict == ReviewVerdict::Allowed && d.profile.is_empty() {
@@ -433,13 +452,12 @@ impl Webhook {
                 d.profile.clone_from(&a.profile.name);
             }
         }
-        if !d.dry_run && !failed_modes.is_empty() {
+        if !d.dry_run && failed {
+            let mut template = mutated.unwrap_or(w.template);
             d.subject = Some(Arc::new(log::Subject {
-                rules: rules.clone(),
-                template: mutated.unwrap_or(w.template),
                 key: w.key,
-                labels: ns_labels.cloned(),
-                failed: failed_modes,
+                labels: template.metadata.labels.take(),
+                findings,
             }));
         }
         response

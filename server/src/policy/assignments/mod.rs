@@ -723,12 +723,18 @@ pub fn findings(
     let mut out = Vec::new();
     for applied in rules.effective(cluster, key, labels).into_iter().flatten() {
         let verdict = judge(&applied.profile, template, &exempt);
-        if verdict.allowed {
-            continue;
-        }
-        explode(&id, &applied, &verdict.violations, &mut out);
+        findings_of(&id, &applied, &verdict, &mut out);
     }
     out
+}
+
+/// The findings of one mode's verdict on `workload` (`namespace/Kind/name`),
+/// added to `out`: none when it was allowed. [`findings`] is this for each
+/// mode with a profile; the webhook calls it on the verdicts it has made.
+pub fn findings_of(workload: &str, applied: &Applied, verdict: &Verdict, out: &mut Vec<Finding>) {
+    if !verdict.allowed {
+        explode(workload, applied, &verdict.violations, out);
+    }
 }
 
 /// One finding per (container, control), its violations' texts joined.
