@@ -13,7 +13,8 @@ use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::metrics::{self, ReviewVerdict};
 use crate::model::WorkloadKey;
-use crate::policy::assignments::{Finding, Mode};
+use crate::policy::assignments::{self, Applied, Finding, Mode};
+use crate::policy::profiles::Violation;
 
 /// Rows kept in `admission_log`.
 pub const KEEP: i64 = 10_000;
@@ -52,17 +53,16 @@ pub struct Decision {
     pub subject: Option<Arc<Subject>>,
 }
 
-/// What a decision raises alerts for, made by the review from its verdicts
-/// (the pod template itself is not kept: it is freed with the review).
+/// What a decision raises alerts for, from the review's verdicts (the pod
+/// template itself is not kept: it is freed with the review).
 #[derive(Debug)]
 pub struct Subject {
     pub key: WorkloadKey,
     /// The pod template's labels (alert routes match them).
     pub labels: Option<BTreeMap<String, String>>,
-    /// One per failing (container, control) of the modes whose profile the
-    /// object failed (enforce, audit), as
-    /// [`crate::policy::assignments::findings`] makes them.
-    pub findings: Vec<Finding>,
+    /// The modes whose profile the object failed (enforce, audit), with the
+    /// violations of their verdicts (after exemptions).
+    pub failed: Vec<(Applied, Vec<Violation>)>,
 }
 
 fn verdict_str<S: serde::Serializer>(v: &ReviewVerdict, s: S) -> Result<S::Ok, S::Error> {
@@ -95,25 +95,34 @@ impl Decision {
     }
 
     /// One finding per failing (container, control) of the modes that failed,
-    /// as [`crate::policy::assignments::findings`] makes them for alerts.
+    /// as [`crate::policy::assignments::findings`] makes them for alerts
+    /// (computed on each call: call it from the alert sink, not a request).
     pub fn findings(&self) -> Vec<Finding> {
-        self.subject
-            .as_ref()
-            .map(|s| s.findings.clone())
-            .unwrap_or_default()
+        let mut out = Vec::new();
+        if let Some(s) = &self.subject {
+            let id = s.key.to_string();
+            for (applied, violations) in &s.failed {
+                assignments::findings_of(&id, applied, violations, &mut out);
+            }
+        }
+        out
     }
 
-    /// Whether `self` and `other` raise the same alerts: the same object in
-    /// the same cluster with the same labels and [`Decision::findings`] (a
-    /// client retrying a rejected object, a controller recreating a pod).
+    /// Whether `self` and `other` have the same [`Decision::findings`]: the
+    /// same object in the same cluster, with the same labels, failing the
+    /// same profiles in the same modes for the same violations (a client
+    /// retrying a rejected object, a controller recreating a pod).
     pub fn same_findings(&self, other: &Decision) -> bool {
         let (Some(a), Some(b)) = (&self.subject, &other.subject) else {
             return false;
         };
         self.cluster == other.cluster
             && a.key == b.key
-            && a.findings == b.findings
             && a.labels == b.labels
+            && a.failed.len() == b.failed.len()
+            && a.failed.iter().zip(&b.failed).all(|((x, xv), (y, yv))| {
+                Arc::ptr_eq(&x.profile, &y.profile) && x.mode == y.mode && xv == yv
+            })
     }
 
     /// `namespace/Kind/name`.

@@ -43,6 +43,7 @@ use crate::model::{
     Origin, PodTemplate, WORKLOAD_KINDS, Workload, WorkloadKey, template_path, template_pointer,
 };
 use crate::policy::assignments::{self, Mode};
+use crate::policy::profiles::Violation;
 use crate::rules::RulesHandle;
 
 pub use log::{AlertSink, Decision, NoAlerts};
@@ -334,22 +335,23 @@ impl Webhook {
         };
         d.verdict = ReviewVerdict::Allowed;
         let mut mutated: Option<PodTemplate> = None;
-        // Rejections and failed audits: their findings, made here from the
-        // verdicts (the template is freed with the review, not by the log).
+        // Rejections and failed audits: the violations of their verdicts,
+        // for the log writer to make the findings of (the template is freed
+        // with the review).
         let mut failed = false;
-        let mut findings: Vec<assignments::Finding> = Vec::new();
+        let mut violations: Vec<(assignments::Applied, Vec<Violation>)> = Vec::new();
 
         if enforce.is_none() && warn.is_none() && audit.is_none() {
             d.message = format!("no profile applies to {id}");
             return response;
         }
         if let Some(a) = &enforce {
-            let v = assignments::judge(&a.profile, &w.template, &exempt);
+            let mut v = assignments::judge(&a.profile, &w.template, &exempt);
             d.mode = Some(Mode::Enforce);
             d.profile.clone_from(&a.profile.name);
             if !v.allowed {
                 if !d.dry_run {
-                    assignments::findings_of(&id, a, &v, &mut findings);
+                    violations.push((a.clone(), std::mem::take(&mut v.violations)));
                 }
                 response.allowed = false;
                 response.status = Some(Status {
@@ -424,13 +426,13 @@ impl Webhook {
             let same = warn
                 .as_ref()
                 .is_some_and(|w| Arc::ptr_eq(&w.profile, &a.profile));
-            let v = match warned.take() {
+            let mut v = match warned.take() {
                 Some(v) if same => v,
                 _ => assignments::judge(&a.profile, judged, &exempt),
             };
             if !v.allowed {
                 if !d.dry_run {
-                    assignments::findings_of(&id, a, &v, &mut findings);
+                    violations.push((a.clone(), std::mem::take(&mut v.violations)));
                 }
                 let text = v.warning();
                 if d.verdict == ReviewVerdict::Allowed {
@@ -457,7 +459,7 @@ impl Webhook {
             d.subject = Some(Arc::new(log::Subject {
                 key: w.key,
                 labels: template.metadata.labels.take(),
-                findings,
+                failed: violations,
             }));
         }
         response
