@@ -1454,3 +1454,47 @@ async fn repeated_rejections_in_one_batch_are_stored_once() {
     assert_eq!(total as usize, fingerprints.len(), "{alerts:?}");
     assert!(alerts.iter().all(|a| a.last_seen == last), "{alerts:?}");
 }
+
+/// A decision's findings (made by the log writer from the review's verdicts)
+/// are those `assignments::findings` makes of the object, for the modes that
+/// failed: enforce and audit, not warn.
+#[tokio::test]
+async fn a_decisions_findings_are_those_of_the_rules() {
+    let Some(object) = priv_deployment("payments") else {
+        return;
+    };
+    let h = hook().await;
+    h.assign("namespace/payments", Mode::Enforce, "restricted")
+        .await;
+    h.assign("namespace/payments", Mode::Warn, "restricted")
+        .await;
+    h.assign("namespace/payments", Mode::Audit, "baseline")
+        .await;
+    let r = h.validate(&review_of("CREATE", &object, None)).await;
+    assert_eq!(r["allowed"], false, "{r}");
+    h.logged().await;
+    let taken = h.alerts.taken();
+    assert_eq!(taken.len(), 1);
+    let d = &taken[0];
+
+    let mut inv = portcullis::model::Inventory::default();
+    portcullis::ingest::manifests::load_value(object, &Default::default(), &mut inv);
+    let w = inv.workloads.pop().expect("a workload");
+    let labels = h.webhook.namespaces().get();
+    let expected: Vec<_> = portcullis::policy::assignments::findings(
+        &h.db.state.rules.get(),
+        CLUSTER,
+        &w.key,
+        &w.template,
+        labels.get(&w.key.namespace),
+        d.at,
+    )
+    .into_iter()
+    .filter(|f| f.mode != Mode::Warn)
+    .collect();
+    assert!(
+        expected.iter().any(|f| f.mode == Mode::Enforce),
+        "{expected:?}"
+    );
+    assert_eq!(d.findings(), expected);
+}
