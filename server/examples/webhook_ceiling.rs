@@ -213,7 +213,7 @@ async fn stages(file: &Path) -> anyhow::Result<()> {
         std::hint::black_box(inv);
     });
     time("read the object (typed, one pass)", &mut || {
-        let o = portcullis::admission::object::read(&object, "Deployment").expect("object");
+        let o = portcullis::admission::object::read(&object).expect("object");
         std::hint::black_box(o);
     });
     time("whole review (answer + decision)", &mut || {

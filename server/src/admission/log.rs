@@ -9,11 +9,12 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use sqlx::SqlitePool;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::metrics::{self, ReviewVerdict};
-use crate::model::{PodTemplate, WorkloadKey};
-use crate::policy::assignments::{self, Finding, Mode, Rules};
+use crate::model::WorkloadKey;
+use crate::policy::assignments::{self, Applied, Finding, Mode};
+use crate::policy::profiles::Violation;
 
 /// Rows kept in `admission_log`.
 pub const KEEP: i64 = 10_000;
@@ -47,20 +48,21 @@ pub struct Decision {
     #[serde(skip)]
     pub cluster: String,
     /// For a rejection or a failed audit (not in dry runs): what was judged,
-    /// so [`Decision::findings`] can make the alerts off the request path.
+    /// with the findings its alerts are made of.
     #[serde(skip)]
     pub subject: Option<Arc<Subject>>,
 }
 
-/// What a decision judged, kept for its alerts.
+/// What a decision raises alerts for, from the review's verdicts (the pod
+/// template itself is not kept: it is freed with the review).
 #[derive(Debug)]
 pub struct Subject {
-    pub rules: Arc<Rules>,
     pub key: WorkloadKey,
-    pub template: PodTemplate,
+    /// The pod template's labels (alert routes match them).
     pub labels: Option<BTreeMap<String, String>>,
-    /// The modes whose profile the object failed (enforce, audit).
-    pub failed: Vec<Mode>,
+    /// The modes whose profile the object failed (enforce, audit), with the
+    /// violations of their verdicts (after exemptions).
+    pub failed: Vec<(Applied, Vec<Violation>)>,
 }
 
 fn verdict_str<S: serde::Serializer>(v: &ReviewVerdict, s: S) -> Result<S::Ok, S::Error> {
@@ -96,49 +98,31 @@ impl Decision {
     /// as [`crate::policy::assignments::findings`] makes them for alerts
     /// (computed on each call: call it from the alert sink, not a request).
     pub fn findings(&self) -> Vec<Finding> {
-        let Some(s) = &self.subject else {
-            return Vec::new();
-        };
-        assignments::findings(
-            &s.rules,
-            &self.cluster,
-            &s.key,
-            &s.template,
-            s.labels.as_ref(),
-            self.at,
-        )
-        .into_iter()
-        .filter(|f| s.failed.contains(&f.mode))
-        .collect()
+        let mut out = Vec::new();
+        if let Some(s) = &self.subject {
+            let id = s.key.to_string();
+            for (applied, violations) in &s.failed {
+                assignments::findings_of(&id, applied, violations, &mut out);
+            }
+        }
+        out
     }
 
     /// Whether `self` and `other` have the same [`Decision::findings`]: the
-    /// same object in the same namespace judged under the same rules, labels
-    /// and exemptions, failing the same modes (a client retrying a rejected
-    /// object, a controller recreating a pod).
+    /// same object in the same cluster, with the same labels, failing the
+    /// same profiles in the same modes for the same violations (a client
+    /// retrying a rejected object, a controller recreating a pod).
     pub fn same_findings(&self, other: &Decision) -> bool {
         let (Some(a), Some(b)) = (&self.subject, &other.subject) else {
             return false;
         };
-        if !(self.cluster == other.cluster
-            && Arc::ptr_eq(&a.rules, &b.rules)
+        self.cluster == other.cluster
             && a.key == b.key
-            && a.failed == b.failed
             && a.labels == b.labels
-            && a.template == b.template)
-        {
-            return false;
-        }
-        let id = a.key.to_string();
-        let exempt = |at| {
-            a.rules
-                .exemptions_for(&self.cluster, &id, at)
-                .list
-                .into_iter()
-                .map(|e| e as *const _)
-                .collect::<Vec<_>>()
-        };
-        exempt(self.at) == exempt(other.at)
+            && a.failed.len() == b.failed.len()
+            && a.failed.iter().zip(&b.failed).all(|((x, xv), (y, yv))| {
+                Arc::ptr_eq(&x.profile, &y.profile) && x.mode == y.mode && xv == yv
+            })
     }
 
     /// `namespace/Kind/name`.
@@ -199,6 +183,8 @@ enum Msg {
 #[derive(Clone)]
 pub struct LogHandle {
     tx: mpsc::Sender<Msg>,
+    /// Cuts the writer's gathering short for a flush.
+    flushing: Arc<Notify>,
 }
 
 impl LogHandle {
@@ -213,6 +199,7 @@ impl LogHandle {
     pub async fn flush(&self) {
         let (tx, rx) = oneshot::channel();
         if self.tx.send(Msg::Flush(tx)).await.is_ok() {
+            self.flushing.notify_one();
             let _ = rx.await;
         }
     }
@@ -221,51 +208,64 @@ impl LogHandle {
 /// Starts the writer task.
 pub fn spawn(pool: SqlitePool, sink: Arc<dyn AlertSink>) -> LogHandle {
     let (tx, rx) = mpsc::channel(QUEUE);
-    tokio::spawn(writer(pool, rx, sink));
-    LogHandle { tx }
+    let flushing = Arc::new(Notify::new());
+    tokio::spawn(writer(pool, rx, sink, flushing.clone()));
+    LogHandle { tx, flushing }
 }
 
-async fn writer(pool: SqlitePool, mut rx: mpsc::Receiver<Msg>, sink: Arc<dyn AlertSink>) {
+async fn writer(
+    pool: SqlitePool,
+    mut rx: mpsc::Receiver<Msg>,
+    sink: Arc<dyn AlertSink>,
+    flushing: Arc<Notify>,
+) {
     let mut batch: Vec<Decision> = Vec::with_capacity(BATCH);
     let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
-    while let Some(first) = rx.recv().await {
-        // Gather for a moment: a few transactions a second under load, not
-        // one per decision.
-        let until = tokio::time::Instant::now() + GATHER;
-        let mut next = Some(first);
-        while let Some(msg) = next.take() {
-            match msg {
-                Msg::Decision(d) => batch.push(*d),
-                Msg::Flush(done) => waiting.push(done),
+    let mut next = rx.recv().await;
+    while let Some(first) = next.take() {
+        // Gather for a moment, asleep (not woken by each decision): a few
+        // transactions a second under load, not one per decision. A flush
+        // cuts it short.
+        let gather = !matches!(first, Msg::Flush(_));
+        match first {
+            Msg::Decision(d) => batch.push(*d),
+            Msg::Flush(done) => waiting.push(done),
+        }
+        if gather {
+            tokio::select! {
+                () = tokio::time::sleep(GATHER) => {}
+                () = flushing.notified() => {}
             }
-            if batch.len() >= BATCH || !waiting.is_empty() {
+        }
+        // What is queued goes in (flushes wait for it), a batch at a time.
+        loop {
+            while batch.len() < BATCH {
+                match rx.try_recv() {
+                    Ok(Msg::Decision(d)) => batch.push(*d),
+                    Ok(Msg::Flush(done)) => waiting.push(done),
+                    Err(_) => break,
+                }
+            }
+            let full = batch.len() >= BATCH;
+            write(&pool, &*sink, &mut batch).await;
+            if !full {
                 break;
             }
-            next = match rx.try_recv() {
-                Ok(m) => Some(m),
-                Err(_) => tokio::time::timeout_at(until, rx.recv())
-                    .await
-                    .ok()
-                    .flatten(),
-            };
         }
-        // What is already queued goes in too (flushes wait for it).
-        while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(Msg::Decision(d)) => batch.push(*d),
-                Ok(Msg::Flush(done)) => waiting.push(done),
-                Err(_) => break,
-            }
-        }
-        on_decisions(&*sink, &batch);
-        if !batch.is_empty()
-            && let Err(e) = crate::store::admission::insert(&pool, &batch, KEEP).await
-        {
-            tracing::warn!(error = %e, decisions = batch.len(), "cannot write the admission log");
-        }
-        batch.clear();
         for done in waiting.drain(..) {
             let _ = done.send(());
         }
+        next = rx.recv().await;
     }
+}
+
+/// Hands a batch to the alert sink and stores it; leaves `batch` empty.
+async fn write(pool: &SqlitePool, sink: &dyn AlertSink, batch: &mut Vec<Decision>) {
+    on_decisions(sink, batch);
+    if !batch.is_empty()
+        && let Err(e) = crate::store::admission::insert(pool, batch, KEEP).await
+    {
+        tracing::warn!(error = %e, decisions = batch.len(), "cannot write the admission log");
+    }
+    batch.clear();
 }

@@ -43,10 +43,11 @@ use crate::model::{
     Origin, PodTemplate, WORKLOAD_KINDS, Workload, WorkloadKey, template_path, template_pointer,
 };
 use crate::policy::assignments::{self, Mode};
+use crate::policy::profiles::Violation;
 use crate::rules::RulesHandle;
 
 pub use log::{AlertSink, Decision, NoAlerts};
-use review::{Request, Response, ReviewIn, ReviewOut, Status};
+use review::{RequestOf, Response, ReviewIn, ReviewOut, Status};
 
 /// Request bodies above this size get a review answer naming the limit.
 pub const BODY_LIMIT: usize = 3 * 1024 * 1024;
@@ -199,7 +200,7 @@ impl Webhook {
         }
     }
 
-    fn allow(d: &mut Decision, message: impl Into<String>) -> Result<Response, String> {
+    fn allow(d: &mut Decision, message: impl Into<String>) -> Result<Response, Option<String>> {
         d.verdict = ReviewVerdict::Allowed;
         d.message = message.into();
         Ok(Response {
@@ -209,31 +210,54 @@ impl Webhook {
         })
     }
 
+    /// The body is scanned once: the objects are read with the envelope
+    /// ([`object::Object`]). Only when that cannot judge the review (invalid
+    /// input, old forms) is it parsed again with the objects left raw, for
+    /// the manifest loader to read them or say precisely what is wrong.
     fn decide(&self, body: &[u8], mutate: bool, d: &mut Decision) -> Result<Response, String> {
+        if let Ok(review) = serde_json::from_slice::<review::ReviewOf<object::Object>>(body) {
+            match self.decide_review(review, mutate, d) {
+                Ok(r) => return Ok(r),
+                Err(Some(message)) => return Err(message),
+                Err(None) => *d = Decision::new(d.at, &self.config.cluster),
+            }
+        }
         let review: ReviewIn<'_> = serde_json::from_slice(body)
             .map_err(|e| format!("the body is not an AdmissionReview in JSON: {e}"))?;
+        self.decide_review(review, mutate, d)
+            .map_err(|e| e.unwrap_or_else(|| "request.object cannot be read".into()))
+    }
+
+    /// [`Webhook::decide`] on a parsed review; `Err(None)` when its objects
+    /// must be read again by the slow path.
+    fn decide_review<O: ReadObject>(
+        &self,
+        review: review::ReviewOf<O>,
+        mutate: bool,
+        d: &mut Decision,
+    ) -> Result<Response, Option<String>> {
         match review.api_version.as_deref() {
             Some(review::API_VERSION) => {}
             Some(v) => {
-                return Err(format!(
+                return Err(Some(format!(
                     "apiVersion {v:?} is not supported: send {}",
                     review::API_VERSION
-                ));
+                )));
             }
             None => {
-                return Err(format!(
+                return Err(Some(format!(
                     "apiVersion is missing: send {}",
                     review::API_VERSION
-                ));
+                )));
             }
         }
         match review.kind.as_deref() {
             Some(review::KIND) => {}
-            Some(k) => return Err(format!("kind {k:?} is not AdmissionReview")),
-            None => return Err("kind is missing: send AdmissionReview".into()),
+            Some(k) => return Err(Some(format!("kind {k:?} is not AdmissionReview"))),
+            None => return Err(Some("kind is missing: send AdmissionReview".into())),
         }
-        let Some(req) = review.request else {
-            return Err("request is missing".into());
+        let Some(mut req) = review.request else {
+            return Err(Some("request is missing".into()));
         };
         d.uid.clone_from(&req.uid);
         d.operation.clone_from(&req.operation);
@@ -252,20 +276,28 @@ impl Webhook {
                 return Self::allow(d, format!("subresource {other} is not reviewed"));
             }
         }
-        let Some(object) = req.object else {
-            return Err("request.object is missing".into());
+        let Some(object) = req.object.take() else {
+            return Err(Some("request.object is missing".into()));
         };
-        let w = parse_workload(object.get(), &req, "request.object")?;
+        let old_object = req.old_object.take();
+        let w = object.workload(&req, "request.object")?;
         d.kind.clone_from(&w.key.kind);
         d.namespace.clone_from(&w.key.namespace);
         d.name.clone_from(&w.key.name);
 
         if req.operation == "UPDATE"
-            && let Some(old) = req.old_object
-            && let Ok(old) = parse_workload(old.get(), &req, "request.oldObject")
-            && !significant_change(&w.key.kind, &old.template, &w.template)
+            && let Some(old) = old_object
         {
-            return Self::allow(d, "the update changes nothing pod security checks");
+            match old.workload(&req, "request.oldObject") {
+                Ok(old) if !significant_change(&w.key.kind, &old.template, &w.template) => {
+                    return Self::allow(d, "the update changes nothing pod security checks");
+                }
+                // The fast read could not tell: the slow path decides.
+                Err(None) => return Err(None),
+                // A significant change, or an old object the loader cannot
+                // read either: judged.
+                Ok(_) | Err(Some(_)) => {}
+            }
         }
 
         let cfg = &self.config;
@@ -303,17 +335,24 @@ impl Webhook {
         };
         d.verdict = ReviewVerdict::Allowed;
         let mut mutated: Option<PodTemplate> = None;
-        let mut failed_modes: Vec<Mode> = Vec::new();
+        // Rejections and failed audits: the violations of their verdicts,
+        // for the log writer to make the findings of (the template is freed
+        // with the review).
+        let mut failed = false;
+        let mut violations: Vec<(assignments::Applied, Vec<Violation>)> = Vec::new();
 
         if enforce.is_none() && warn.is_none() && audit.is_none() {
             d.message = format!("no profile applies to {id}");
             return response;
         }
         if let Some(a) = &enforce {
-            let v = assignments::judge(&a.profile, &w.template, &exempt);
+            let mut v = assignments::judge(&a.profile, &w.template, &exempt);
             d.mode = Some(Mode::Enforce);
             d.profile.clone_from(&a.profile.name);
             if !v.allowed {
+                if !d.dry_run {
+                    violations.push((a.clone(), std::mem::take(&mut v.violations)));
+                }
                 response.allowed = false;
                 response.status = Some(Status {
                     code: 403,
@@ -322,7 +361,7 @@ impl Webhook {
                 });
                 d.verdict = ReviewVerdict::Denied;
                 d.message = v.message;
-                failed_modes.push(Mode::Enforce);
+                failed = true;
             } else if v.mutates() {
                 if mutate {
                     let prefix = template_pointer(&w.key.kind);
@@ -361,11 +400,12 @@ impl Webhook {
                     });
                     d.verdict = ReviewVerdict::Denied;
                     d.message = message;
-                    failed_modes.push(Mode::Enforce);
+                    failed = true;
                 }
             }
         }
         let judged = mutated.as_ref().unwrap_or(&w.template);
+        let mut warned = None;
         if let Some(a) = &warn {
             let v = assignments::judge(&a.profile, judged, &exempt);
             if !v.allowed {
@@ -378,10 +418,22 @@ impl Webhook {
                 }
                 response.warnings.push(text);
             }
+            warned = Some(v);
         }
         if let Some(a) = &audit {
-            let v = assignments::judge(&a.profile, judged, &exempt);
+            // Warn and audit often name one profile (the namespace labels'
+            // usual `warn=restricted`, `audit=restricted`): judged once.
+            let same = warn
+                .as_ref()
+                .is_some_and(|w| Arc::ptr_eq(&w.profile, &a.profile));
+            let mut v = match warned.take() {
+                Some(v) if same => v,
+                _ => assignments::judge(&a.profile, judged, &exempt),
+            };
             if !v.allowed {
+                if !d.dry_run {
+                    violations.push((a.clone(), std::mem::take(&mut v.violations)));
+                }
                 let text = v.warning();
                 if d.verdict == ReviewVerdict::Allowed {
                     d.verdict = ReviewVerdict::Audited;
@@ -392,7 +444,7 @@ impl Webhook {
                 response
                     .audit_annotations
                     .insert("pod-security.kubernetes.io/audit-violations".into(), text);
-                failed_modes.push(Mode::Audit);
+                failed = true;
             }
         }
         if d.verdict == ReviewVerdict::Allowed && d.profile.is_empty() {
@@ -402,13 +454,12 @@ impl Webhook {
                 d.profile.clone_from(&a.profile.name);
             }
         }
-        if !d.dry_run && !failed_modes.is_empty() {
+        if !d.dry_run && failed {
+            let mut template = mutated.unwrap_or(w.template);
             d.subject = Some(Arc::new(log::Subject {
-                rules: rules.clone(),
-                template: mutated.unwrap_or(w.template),
                 key: w.key,
-                labels: ns_labels.cloned(),
-                failed: failed_modes,
+                labels: template.metadata.labels.take(),
+                failed: violations,
             }));
         }
         response
@@ -427,8 +478,8 @@ pub struct Reviewed {
 /// at creation) or namespace comes from the request. Read in one pass with
 /// [`object::read`]; when that fails, read again with the manifest loader,
 /// which accepts a few old forms and otherwise says precisely what is wrong.
-fn parse_workload(raw: &str, req: &Request<'_>, what: &str) -> Result<Reviewed, String> {
-    match read_fast(raw, req) {
+fn parse_workload<O>(raw: &str, req: &RequestOf<O>, what: &str) -> Result<Reviewed, String> {
+    match object::read(raw).ok().and_then(|o| reviewed(o, req)) {
         Some(r) => Ok(r),
         None => parse_with_loader(raw, req, what).map(|w| Reviewed {
             key: w.key,
@@ -437,20 +488,42 @@ fn parse_workload(raw: &str, req: &Request<'_>, what: &str) -> Result<Reviewed, 
     }
 }
 
+/// How a review's object is read: typed with the envelope (the fast path),
+/// or from its raw text (the slow path, which words errors).
+trait ReadObject {
+    /// The Pod or workload; `Err(None)` when this read cannot tell and the
+    /// slow path must.
+    fn workload<O>(self, req: &RequestOf<O>, what: &str) -> Result<Reviewed, Option<String>>;
+}
+
+impl ReadObject for &serde_json::value::RawValue {
+    fn workload<O>(self, req: &RequestOf<O>, what: &str) -> Result<Reviewed, Option<String>> {
+        parse_workload(self.get(), req, what).map_err(Some)
+    }
+}
+
+impl ReadObject for object::Object {
+    fn workload<O>(self, req: &RequestOf<O>, _what: &str) -> Result<Reviewed, Option<String>> {
+        reviewed(self, req).ok_or(None)
+    }
+}
+
 /// [`parse_workload`] without error messages: `None` for anything the loader
 /// would have to word (or read in an old form).
-fn read_fast(raw: &str, req: &Request<'_>) -> Option<Reviewed> {
+#[cfg(test)]
+fn read_fast<O>(raw: &str, req: &RequestOf<O>) -> Option<Reviewed> {
+    reviewed(object::read(raw).ok()?, req)
+}
+
+/// The Pod or workload of an object read by [`object::read`]; `None` for
+/// anything the loader would have to word (or read in an old form).
+fn reviewed<O>(mut obj: object::Object, req: &RequestOf<O>) -> Option<Reviewed> {
     let assumed = req.kind.kind.as_str();
-    let mut obj = object::read(raw, assumed).ok()?;
     let kind = match obj.kind.take() {
         Some(k) if !k.is_empty() => k,
         _ => assumed.to_owned(),
     };
     let kind = *WORKLOAD_KINDS.iter().find(|k| **k == kind)?;
-    if template_path(kind) != template_path(assumed) {
-        // The object is of another kind than the request says: follow its own path.
-        obj = object::read(raw, kind).ok()?;
-    }
     let accepted = match obj.api_version.as_deref() {
         Some(v) if !v.is_empty() => crate::ingest::manifests::reads(kind, v),
         _ if req.kind.group.is_empty() => crate::ingest::manifests::reads(kind, &req.kind.version),
@@ -463,12 +536,12 @@ fn read_fast(raw: &str, req: &Request<'_>) -> Option<Reviewed> {
         return None;
     }
     let nonempty = |s: &Option<String>| s.as_ref().filter(|s| !s.is_empty()).cloned();
+    let mut template = obj.template(kind)?;
     let meta = &mut obj.metadata;
     let name = nonempty(&meta.name)
         .or_else(|| nonempty(&req.name))
         .or_else(|| nonempty(&meta.generate_name))?;
     let namespace = nonempty(&meta.namespace).or_else(|| nonempty(&req.namespace));
-    let mut template = obj.template?;
     if template_path(kind).is_empty() {
         meta.name = Some(name.clone());
         if namespace.is_some() {
@@ -484,7 +557,7 @@ fn read_fast(raw: &str, req: &Request<'_>) -> Option<Reviewed> {
 
 /// The Pod or workload in `raw`, read with the manifest loader (the slow path
 /// of [`parse_workload`]).
-fn parse_with_loader(raw: &str, req: &Request<'_>, what: &str) -> Result<Workload, String> {
+fn parse_with_loader<O>(raw: &str, req: &RequestOf<O>, what: &str) -> Result<Workload, String> {
     let mut value = slim(raw).map_err(|e| format!("{what} is not valid JSON: {e}"))?;
     let Value::Object(obj) = &mut value else {
         return Err(format!("{what} is not an object"));
@@ -793,6 +866,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+    use review::Request;
 
     fn request(kind: &str, name: Option<&str>, namespace: Option<&str>) -> String {
         let (group, version) = match kind {
@@ -950,6 +1024,55 @@ mod tests {
         obj.as_object_mut().expect("map").remove("kind");
         let (fast, _) = both(&obj.to_string(), &request("Job", None, None));
         assert_eq!(fast.expect("fast path").key.kind, "Job");
+    }
+
+    /// The review as the API server sends it, with `object` of `kind`.
+    fn review_body(kind: &str, object: &Value) -> Vec<u8> {
+        let req: Value = serde_json::from_str(&request(kind, None, None)).expect("request");
+        let mut req = req.as_object().expect("map").clone();
+        req.insert("object".into(), object.clone());
+        req.insert("oldObject".into(), Value::Null);
+        json!({"apiVersion": review::API_VERSION, "kind": review::KIND, "request": req})
+            .to_string()
+            .into_bytes()
+    }
+
+    #[test]
+    fn the_envelope_and_its_object_are_read_in_one_pass_as_the_loader_reads_them() {
+        for kind in WORKLOAD_KINDS {
+            let body = review_body(kind, &object(kind, "nginx:1.27"));
+            let fast: review::ReviewOf<object::Object> =
+                serde_json::from_slice(&body).expect("one pass");
+            let mut req = fast.request.expect("request");
+            let obj = req.object.take().expect("object");
+            let fast = reviewed(obj, &req).unwrap_or_else(|| panic!("{kind}: fast path"));
+            let slow: ReviewIn<'_> = serde_json::from_slice(&body).expect("raw");
+            let req = slow.request.expect("request");
+            let raw = req.object.expect("object").get();
+            let slow = parse_with_loader(raw, &req, "request.object").expect("loader");
+            assert_eq!(
+                (&fast.key, &fast.template),
+                (&slow.key, &slow.template),
+                "{kind}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_review_the_fast_path_cannot_read_is_worded_by_the_slow_path() {
+        let mut obj = object("Deployment", "nginx");
+        obj["spec"]["template"]["spec"]["containers"][0]["securityContext"]["runAsUser"] =
+            json!("root");
+        let body = review_body("Deployment", &obj);
+        assert!(serde_json::from_slice::<review::ReviewOf<object::Object>>(&body).is_err());
+        let review: ReviewIn<'_> = serde_json::from_slice(&body).expect("raw");
+        let req = review.request.expect("request");
+        let e = parse_workload(req.object.expect("object").get(), &req, "request.object")
+            .expect_err("not a workload");
+        assert!(
+            e.contains("spec.template.spec.containers[0].securityContext.runAsUser"),
+            "{e}"
+        );
     }
 
     fn error(raw: &str, req: &str) -> String {

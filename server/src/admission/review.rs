@@ -1,5 +1,7 @@
 //! AdmissionReview v1, as the API server sends and reads it: only the fields
-//! Portcullis uses. The objects stay raw JSON until the kind is known.
+//! Portcullis uses. The objects are read with the envelope
+//! (`ReviewOf<object::Object>`, the fast path), or kept as raw JSON
+//! ([`ReviewIn`], to word errors).
 
 use std::collections::BTreeMap;
 
@@ -9,21 +11,31 @@ use serde_json::value::RawValue;
 pub const API_VERSION: &str = "admission.k8s.io/v1";
 pub const KIND: &str = "AdmissionReview";
 
-/// The review the API server posts.
+/// The review the API server posts, its objects read as `O`.
 #[derive(Debug, Deserialize)]
-pub struct ReviewIn<'a> {
+#[serde(bound(deserialize = "O: Deserialize<'de>"))]
+pub struct ReviewOf<O> {
     #[serde(rename = "apiVersion", default)]
     pub api_version: Option<String>,
     #[serde(default)]
     pub kind: Option<String>,
-    #[serde(borrow, default)]
-    pub request: Option<Request<'a>>,
+    #[serde(default = "none")]
+    pub request: Option<RequestOf<O>>,
 }
 
-/// `request` of a review.
+/// The review with its objects left raw.
+pub type ReviewIn<'a> = ReviewOf<&'a RawValue>;
+/// `request` of a review with its objects left raw.
+pub type Request<'a> = RequestOf<&'a RawValue>;
+
+fn none<T>() -> Option<T> {
+    None
+}
+
+/// `request` of a review, its objects read as `O`.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Request<'a> {
+#[serde(rename_all = "camelCase", bound(deserialize = "O: Deserialize<'de>"))]
+pub struct RequestOf<O> {
     pub uid: String,
     /// The kind of the object as the webhook is registered for it.
     #[serde(default)]
@@ -38,10 +50,10 @@ pub struct Request<'a> {
     pub operation: String,
     #[serde(default)]
     pub user_info: UserInfo,
-    #[serde(borrow, default)]
-    pub object: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    pub old_object: Option<&'a RawValue>,
+    #[serde(default = "none")]
+    pub object: Option<O>,
+    #[serde(default = "none")]
+    pub old_object: Option<O>,
     #[serde(default)]
     pub dry_run: Option<bool>,
 }

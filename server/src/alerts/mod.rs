@@ -329,8 +329,8 @@ impl crate::admission::AlertSink for AdmissionAlerts {
         self.raise_all(&[d]);
     }
 
-    /// Repeats of one decision (same object, rules and exemptions) are judged
-    /// once and stored as one, at the time of the last: under load the same
+    /// Repeats of one decision (same object, labels and findings) are stored
+    /// as one, at the time of the last: under load the same
     /// rejection arrives many times within one batch of the log writer, and
     /// one write transaction each would cost more than the reviews. The
     /// batch is stored in order, by one task.
@@ -365,7 +365,7 @@ impl crate::admission::AlertSink for AdmissionAlerts {
                     .first
                     .subject
                     .as_ref()
-                    .and_then(|s| s.template.metadata.labels.clone())
+                    .and_then(|s| s.labels.clone())
                     .unwrap_or_default();
                 (
                     r.first.cluster.clone(),

@@ -1386,7 +1386,7 @@ async fn rejections_become_alerts_once() {
 }
 
 /// Under load one rejection arrives many times within a batch of the log
-/// writer: the alerts sink judges each distinct decision once, and the alerts
+/// writer: the alerts sink stores each distinct decision once, and the alerts
 /// end up as if each repeat had been stored in turn (refreshed to the last).
 #[tokio::test]
 async fn repeated_rejections_in_one_batch_are_stored_once() {
@@ -1400,17 +1400,33 @@ async fn repeated_rejections_in_one_batch_are_stored_once() {
         let r = h.validate(&review_of("CREATE", &object, None)).await;
         assert_eq!(r["allowed"], false, "{r}");
     }
+    // Another image fails the same checks: the same findings, a repeat.
     let mut changed = object.clone();
     changed["spec"]["template"]["spec"]["containers"][0]["image"] = json!("other:1");
     let r = h.validate(&review_of("CREATE", &changed, None)).await;
     assert_eq!(r["allowed"], false, "{r}");
+    // The host's PID namespace too: another finding, not a repeat.
+    changed["spec"]["template"]["spec"]["hostPID"] = json!(true);
+    let r = h.validate(&review_of("CREATE", &changed, None)).await;
+    assert_eq!(r["allowed"], false, "{r}");
     h.logged().await;
     let taken = h.alerts.taken();
-    assert_eq!(taken.len(), 4);
+    assert_eq!(taken.len(), 5);
     assert!(taken[0].same_findings(&taken[1]) && taken[1].same_findings(&taken[2]));
-    assert!(!taken[0].same_findings(&taken[3]), "another template");
+    assert!(
+        taken[0].same_findings(&taken[3]),
+        "another image, the same findings"
+    );
+    assert!(!taken[0].same_findings(&taken[4]), "another finding");
     let findings = taken[0].findings();
     assert!(!findings.is_empty());
+    // The alerts the five decisions make: one per distinct fingerprint.
+    let fingerprints: std::collections::HashSet<String> = taken
+        .iter()
+        .flat_map(|d| d.findings())
+        .map(|f| f.fingerprint(CLUSTER))
+        .collect();
+    assert!(fingerprints.len() > findings.len(), "hostPID adds one");
 
     let pool = &h.db.state.pool;
     let sink = portcullis::alerts::AdmissionAlerts::new(pool.clone());
@@ -1428,12 +1444,57 @@ async fn repeated_rejections_in_one_batch_are_stored_once() {
         let (alerts, total) = portcullis::store::alerts::list(pool, &q)
             .await
             .expect("alerts");
-        let done = total as usize == findings.len() && alerts.iter().all(|a| a.last_seen == last);
+        let done =
+            total as usize == fingerprints.len() && alerts.iter().all(|a| a.last_seen == last);
         if done || std::time::Instant::now() > deadline {
             break (alerts, total);
         }
         tokio::task::yield_now().await;
     };
-    assert_eq!(total as usize, findings.len(), "{alerts:?}");
+    assert_eq!(total as usize, fingerprints.len(), "{alerts:?}");
     assert!(alerts.iter().all(|a| a.last_seen == last), "{alerts:?}");
+}
+
+/// A decision's findings (made by the log writer from the review's verdicts)
+/// are those `assignments::findings` makes of the object, for the modes that
+/// failed: enforce and audit, not warn.
+#[tokio::test]
+async fn a_decisions_findings_are_those_of_the_rules() {
+    let Some(object) = priv_deployment("payments") else {
+        return;
+    };
+    let h = hook().await;
+    h.assign("namespace/payments", Mode::Enforce, "restricted")
+        .await;
+    h.assign("namespace/payments", Mode::Warn, "restricted")
+        .await;
+    h.assign("namespace/payments", Mode::Audit, "baseline")
+        .await;
+    let r = h.validate(&review_of("CREATE", &object, None)).await;
+    assert_eq!(r["allowed"], false, "{r}");
+    h.logged().await;
+    let taken = h.alerts.taken();
+    assert_eq!(taken.len(), 1);
+    let d = &taken[0];
+
+    let mut inv = portcullis::model::Inventory::default();
+    portcullis::ingest::manifests::load_value(object, &Default::default(), &mut inv);
+    let w = inv.workloads.pop().expect("a workload");
+    let labels = h.webhook.namespaces().get();
+    let expected: Vec<_> = portcullis::policy::assignments::findings(
+        &h.db.state.rules.get(),
+        CLUSTER,
+        &w.key,
+        &w.template,
+        labels.get(&w.key.namespace),
+        d.at,
+    )
+    .into_iter()
+    .filter(|f| f.mode != Mode::Warn)
+    .collect();
+    assert!(
+        expected.iter().any(|f| f.mode == Mode::Enforce),
+        "{expected:?}"
+    );
+    assert_eq!(d.findings(), expected);
 }

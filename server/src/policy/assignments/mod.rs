@@ -723,12 +723,24 @@ pub fn findings(
     let mut out = Vec::new();
     for applied in rules.effective(cluster, key, labels).into_iter().flatten() {
         let verdict = judge(&applied.profile, template, &exempt);
-        if verdict.allowed {
-            continue;
+        if !verdict.allowed {
+            findings_of(&id, &applied, &verdict.violations, &mut out);
         }
-        explode(&id, &applied, &verdict.violations, &mut out);
     }
     out
+}
+
+/// The findings of the violations of one mode's failed verdict on
+/// `workload` (`namespace/Kind/name`), added to `out`. [`findings`] is this
+/// for each mode with a profile; the admission log calls it on the verdicts
+/// the webhook made.
+pub fn findings_of(
+    workload: &str,
+    applied: &Applied,
+    violations: &[Violation],
+    out: &mut Vec<Finding>,
+) {
+    explode(workload, applied, violations, out);
 }
 
 /// One finding per (container, control), its violations' texts joined.
