@@ -67,14 +67,17 @@ test('assign restricted to shop through the preview, see alerts, acknowledge, un
   await acked.getByTestId('alert-state').filter({ hasText: 'acknowledged' }).waitFor();
   await page.screenshot({ path: join(shots, 'alerts.png'), fullPage: true });
 
-  // Settings: the audit log has it, newest first; Undo restores the row.
+  // Settings: the audit log has both, newest first; Undo restores the row.
   await page.goto(server.url + '/settings');
-  const entry = page.getByTestId('audit').locator('tbody tr').first();
+  const ack = page.getByTestId('audit').locator('tbody tr').first();
+  assert.match(await ack.textContent(), /Acknowledged alert \d+ of shop\//);
+  assert.match(await ack.textContent(), /cannot undo/);
+  const entry = page.getByTestId('audit').locator('tbody tr[data-action="assign"]').first();
   assert.match(await entry.textContent(), /Assigned restricted \(enforce\) to namespace shop/);
   await entry.getByTestId('undo').click();
   await page.waitForURL(/\/settings\?applied=\d+/);
   assert.match(await page.getByTestId('notice').textContent(), /Undid change #\d+: namespace shop back to nothing/);
-  const undone = page.getByTestId('audit').locator('tbody tr').nth(1);
+  const undone = page.getByTestId('audit').locator('tbody tr[data-action="assign"]').first();
   assert.match(await undone.textContent(), /cannot undo: already undone/);
   await page.screenshot({ path: join(shots, 'settings-audit.png'), fullPage: true });
 

@@ -1757,8 +1757,17 @@ async fn settings_page(
         .map(|e| AuditRow {
             when: crate::format_time(e.at),
             summary: describe(&e),
-            before: side_words(&e.before),
-            after: side_words(&e.after),
+            // Before and after of what undo can put back; the rest says it all in words.
+            before: if store::assignments::UNDOABLE.contains(&e.action.as_str()) {
+                side_words(&e.before)
+            } else {
+                String::new()
+            },
+            after: if store::assignments::UNDOABLE.contains(&e.action.as_str()) {
+                side_words(&e.after)
+            } else {
+                String::new()
+            },
             blocker: undo_blocker(&e, &rules),
             error: undo_error
                 .as_ref()
