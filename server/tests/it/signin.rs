@@ -448,7 +448,10 @@ async fn roles_decide_what_each_user_may_do() {
         .await;
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(a.json()["acknowledgedBy"], "otto");
-    let audit = s.get("/api/v1/audit", &[("Authorization", &viewer)]).await.json();
+    let audit = s
+        .get("/api/v1/audit", &[("Authorization", &viewer)])
+        .await
+        .json();
     assert_eq!(
         (&audit["audit"][0]["action"], &audit["audit"][0]["actor"]),
         (&json!("acknowledge"), &json!("otto")),

@@ -1324,6 +1324,11 @@ async fn import_flows(
     store::inventory::add_flows(&state.pool, snapshot.id, &observed)
         .await
         .map_err(|e| api(e.into()))?;
+    let subject = format!("flows of snapshot {}", snapshot.id);
+    let after = json!({"connections": observed.len(), "added": counts.added});
+    store::assignments::record(&state.pool, &p.user, "flows-import", &subject, Some(after))
+        .await
+        .map_err(|e| api(e.into()))?;
     cache_forget(&state, &snapshot);
     Ok(Json(json!({
         "snapshot": snapshot.id,

@@ -364,6 +364,7 @@ pub fn describe(e: &AuditEntry) -> String {
         "profile-import" => format!("Imported PodSecurityPolicies as {}", e.subject),
         "route-add" => format!("Added notification route {}", e.subject),
         "route-delete" => format!("Deleted notification {}", e.subject),
+        "flows-import" => format!("Imported observed {}", e.subject),
         other => format!("{other} {}", e.subject),
     }
 }
