@@ -141,13 +141,34 @@ fn addr_in(line: &str, prefix: &str) -> SocketAddr {
 
 /// Sends the request line, the headers and the first half of `body`;
 /// returns the second half.
-async fn send_half<S: AsyncWrite + Unpin>(s: &mut S, path: &str, body: &[u8]) -> Vec<u8> {
+async fn send_half<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut S,
+    path: &str,
+    body: &[u8],
+) -> Vec<u8> {
+    // `Expect: 100-continue`: the server says "100 Continue" once its handler
+    // reads the body, so the request is known to be in flight before SIGTERM
+    // (otherwise bytes not yet read would leave the connection idle, and an
+    // idle connection is rightly closed at shutdown).
     let head = format!(
-        "POST {path} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        "POST {path} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\nexpect: 100-continue\r\ncontent-length: {}\r\n\r\n",
         body.len()
     );
-    let half = body.len() / 2;
     s.write_all(head.as_bytes()).await.expect("send headers");
+    s.flush().await.expect("flush");
+    let mut interim = Vec::new();
+    let mut byte = [0u8; 1];
+    while !interim.ends_with(b"\r\n\r\n") {
+        let n = s.read(&mut byte).await.expect("read 100 Continue");
+        assert!(n > 0, "connection closed before 100 Continue: {interim:?}");
+        interim.push(byte[0]);
+    }
+    assert!(
+        interim.starts_with(b"HTTP/1.1 100"),
+        "{}",
+        String::from_utf8_lossy(&interim)
+    );
+    let half = body.len() / 2;
     s.write_all(&body[..half])
         .await
         .expect("send half the body");
