@@ -12,6 +12,7 @@ pub mod cli;
 pub mod ingest;
 pub mod metrics;
 pub mod model;
+pub mod outbound;
 pub mod policy;
 pub mod rules;
 pub mod store;

@@ -4,18 +4,16 @@
 //! exponential backoff ([`spawn_deliverer`]).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use sqlx::SqlitePool;
 use tokio::sync::watch;
 
+use crate::outbound::{HttpClient, http_client};
 use crate::policy::assignments::Severity;
 use crate::store;
 use crate::store::alerts::Alert;
@@ -173,36 +171,6 @@ impl DeliveryConfig {
     }
 }
 
-type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
-
-/// An HTTP/1 client for `http://` and `https://` (the system's root
-/// certificates; without any, https deliveries fail with a clear error).
-fn http_client() -> HttpClient {
-    let builder = match hyper_rustls::HttpsConnectorBuilder::new().with_native_roots() {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::warn!(error = %e, "no system root certificates: https notifications will fail");
-            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(no_roots())
-        }
-    };
-    let connector = builder.https_or_http().enable_http1().build();
-    Client::builder(TokioExecutor::new()).build(connector)
-}
-
-/// TLS that trusts nothing (plain http still works).
-fn no_roots() -> rustls::ClientConfig {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    match rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-    {
-        Ok(b) => b,
-        // ring supports the default versions; kept total all the same.
-        Err(_) => rustls::ClientConfig::builder(),
-    }
-    .with_root_certificates(rustls::RootCertStore::empty())
-    .with_no_client_auth()
-}
-
 /// POSTs `body` to `url`; `Err` says why it was not delivered.
 async fn post(client: &HttpClient, url: &str, body: &str, timeout: Duration) -> Result<(), String> {
     let req = hyper::Request::post(url)
@@ -256,7 +224,7 @@ pub struct Deliverer {
 pub fn spawn_deliverer(pool: SqlitePool, config: DeliveryConfig) -> Deliverer {
     let (count, attempts) = watch::channel(0u64);
     let task = tokio::spawn(async move {
-        let client = http_client();
+        let client = http_client("notifications");
         let mut queued = QUEUED.subscribe();
         loop {
             queued.borrow_and_update();

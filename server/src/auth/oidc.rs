@@ -17,14 +17,12 @@ use std::fmt;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use crate::outbound::{HttpClient, http_client};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::StatusCode;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature;
 use serde::Deserialize;
@@ -129,8 +127,6 @@ pub enum OidcError {
     #[error("the system could not generate random values")]
     Random,
 }
-
-type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// The provider's endpoints, from its discovery document.
 #[derive(Debug, Clone, Deserialize)]
@@ -262,7 +258,7 @@ impl Oidc {
             "{}/.well-known/openid-configuration",
             settings.issuer.trim_end_matches('/')
         );
-        let http = http_client();
+        let http = http_client("OpenID Connect");
         let fail = |reason: String| OidcError::Discovery {
             url: url.clone(),
             reason,
@@ -523,31 +519,6 @@ fn check_url(what: &'static str, url: &str) -> Result<(), OidcError> {
 
 // ---------------------------------------------------------------------------------------------
 // HTTP
-
-fn http_client() -> HttpClient {
-    let builder = match hyper_rustls::HttpsConnectorBuilder::new().with_native_roots() {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::warn!(error = %e, "no system root certificates: OpenID Connect over https will fail");
-            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(no_roots())
-        }
-    };
-    let connector = builder.https_or_http().enable_http1().build();
-    Client::builder(TokioExecutor::new()).build(connector)
-}
-
-/// TLS that trusts nothing (loopback http still works).
-fn no_roots() -> rustls::ClientConfig {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    match rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-    {
-        Ok(b) => b,
-        Err(_) => rustls::ClientConfig::builder(),
-    }
-    .with_root_certificates(rustls::RootCertStore::empty())
-    .with_no_client_auth()
-}
 
 async fn get(http: &HttpClient, url: &str) -> Result<(StatusCode, Bytes), String> {
     let req = hyper::Request::get(url)

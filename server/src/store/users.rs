@@ -241,14 +241,7 @@ pub async fn update(
     now: i64,
 ) -> Result<User, UserError> {
     let mut tx = crate::store::write_tx(pool).await?;
-    let row: Option<UserRow> = sqlx::query_as(select_user!("WHERE name = ?"))
-        .bind(name)
-        .fetch_optional(&mut *tx)
-        .await?;
-    let Some(row) = row else {
-        return Err(UserError::NoUser(name.to_owned()));
-    };
-    let before = row.user();
+    let before = user_in(&mut tx, name).await?;
     let mut after = before.clone();
     if let Some(role) = change.role {
         if before.role == Role::Admin && role != Role::Admin && admins(&mut tx).await? <= 1 {
@@ -307,14 +300,7 @@ pub async fn remove(
     now: i64,
 ) -> Result<User, UserError> {
     let mut tx = crate::store::write_tx(pool).await?;
-    let row: Option<UserRow> = sqlx::query_as(select_user!("WHERE name = ?"))
-        .bind(name)
-        .fetch_optional(&mut *tx)
-        .await?;
-    let Some(row) = row else {
-        return Err(UserError::NoUser(name.to_owned()));
-    };
-    let user = row.user();
+    let user = user_in(&mut tx, name).await?;
     if user.role == Role::Admin
         && admins(&mut tx).await? <= 1
         && others(&mut tx, user.id).await? > 0
@@ -343,6 +329,19 @@ pub async fn remove(
     .await?;
     tx.commit().await?;
     Ok(user)
+}
+
+/// User `name`, read in the transaction that changes it.
+async fn user_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    name: &str,
+) -> Result<User, UserError> {
+    let row: Option<UserRow> = sqlx::query_as(select_user!("WHERE name = ?"))
+        .bind(name)
+        .fetch_optional(&mut **tx)
+        .await?;
+    row.map(UserRow::user)
+        .ok_or_else(|| UserError::NoUser(name.to_owned()))
 }
 
 async fn admins(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>) -> Result<i64, sqlx::Error> {

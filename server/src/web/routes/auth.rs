@@ -514,6 +514,16 @@ impl UserRequest {
     }
 }
 
+/// The hash of a password sent to the API, once checked; `None` when none was sent.
+async fn api_password_hash(password: Option<&str>) -> Result<Option<String>, Response> {
+    let Some(pw) = password else { return Ok(None) };
+    check_password(pw).map_err(IntoResponse::into_response)?;
+    password::hash(pw.to_owned())
+        .await
+        .map(Some)
+        .map_err(|e| ApiError(AppError::Internal(e)).into_response())
+}
+
 async fn api_user_add(
     State(state): State<AppState>,
     p: Principal,
@@ -532,18 +542,9 @@ async fn api_user_add(
         Ok(ns) => ns.flatten(),
         Err(e) => return Ok(e.into_response()),
     };
-    let password_hash = match body.password.as_deref() {
-        None => None,
-        Some(pw) => {
-            if let Err(e) = check_password(pw) {
-                return Ok(e.into_response());
-            }
-            Some(
-                password::hash(pw.to_owned())
-                    .await
-                    .map_err(AppError::Internal)?,
-            )
-        }
+    let password_hash = match api_password_hash(body.password.as_deref()).await {
+        Ok(h) => h,
+        Err(r) => return Ok(r),
     };
     let new = NewUser {
         name,
@@ -580,18 +581,9 @@ async fn api_user_change(
         Ok(ns) => ns,
         Err(e) => return Ok(e.into_response()),
     };
-    let password_hash = match body.password.as_deref() {
-        None => None,
-        Some(pw) => {
-            if let Err(e) = check_password(pw) {
-                return Ok(e.into_response());
-            }
-            Some(
-                password::hash(pw.to_owned())
-                    .await
-                    .map_err(AppError::Internal)?,
-            )
-        }
+    let password_hash = match api_password_hash(body.password.as_deref()).await {
+        Ok(h) => h,
+        Err(r) => return Ok(r),
     };
     let change = UserChange {
         password_hash,
@@ -932,6 +924,21 @@ async fn users(state: &AppState, p: &Principal, shown: Shown) -> Result<Response
         .into_response())
 }
 
+/// The Users page after a change: what was done, or why it was refused.
+async fn users_after(
+    state: &AppState,
+    p: &Principal,
+    outcome: Result<String, UserError>,
+) -> Result<Response, AppError> {
+    match outcome {
+        Ok(message) => users(state, p, shown(Some(message), None)).await,
+        Err(e) => {
+            let e = user_error(e)?;
+            users(state, p, shown(None, Some(e))).await
+        }
+    }
+}
+
 fn shown(message: Option<String>, error: Option<FieldError>) -> Shown {
     Shown {
         form: UserForm::default(),
@@ -1056,20 +1063,10 @@ async fn users_change_form(
         role: Some(role),
         namespaces: Some(namespaces),
     };
-    match store::users::update(&state.pool, &name, &change, &p.user, crate::now_ms()).await {
-        Ok(u) => {
-            users(
-                &state,
-                &p,
-                shown(Some(format!("User {} changed.", u.name)), None),
-            )
-            .await
-        }
-        Err(e) => {
-            let e = user_error(e)?;
-            users(&state, &p, shown(None, Some(e))).await
-        }
-    }
+    let outcome = store::users::update(&state.pool, &name, &change, &p.user, crate::now_ms())
+        .await
+        .map(|u| format!("User {} changed.", u.name));
+    users_after(&state, &p, outcome).await
 }
 
 async fn users_delete_form(
@@ -1078,24 +1075,15 @@ async fn users_delete_form(
     Path(name): Path<String>,
 ) -> Result<Response, AppError> {
     unscoped(&p)?;
-    match store::users::remove(&state.pool, &name, &p.user, crate::now_ms()).await {
-        Ok(u) => {
-            state.auth.refresh(&state.pool).await?;
-            if u.name == p.user {
-                return Ok(Redirect::to("/login").into_response());
-            }
-            users(
-                &state,
-                &p,
-                shown(Some(format!("User {} removed.", u.name)), None),
-            )
-            .await
-        }
-        Err(e) => {
-            let e = user_error(e)?;
-            users(&state, &p, shown(None, Some(e))).await
+    let removed = store::users::remove(&state.pool, &name, &p.user, crate::now_ms()).await;
+    if let Ok(u) = &removed {
+        state.auth.refresh(&state.pool).await?;
+        if u.name == p.user {
+            return Ok(Redirect::to("/login").into_response());
         }
     }
+    let outcome = removed.map(|u| format!("User {} removed.", u.name));
+    users_after(&state, &p, outcome).await
 }
 
 async fn users_token_form(
@@ -1145,23 +1133,10 @@ async fn users_token_revoke_form(
     Path(id): Path<i64>,
 ) -> Result<Response, AppError> {
     unscoped(&p)?;
-    match store::users::revoke_token(&state.pool, id, &p.user, crate::now_ms()).await {
-        Ok(t) => {
-            users(
-                &state,
-                &p,
-                shown(
-                    Some(format!("Token {:?} of {} revoked.", t.name, t.user)),
-                    None,
-                ),
-            )
-            .await
-        }
-        Err(e) => {
-            let e = user_error(e)?;
-            users(&state, &p, shown(None, Some(e))).await
-        }
-    }
+    let outcome = store::users::revoke_token(&state.pool, id, &p.user, crate::now_ms())
+        .await
+        .map(|t| format!("Token {:?} of {} revoked.", t.name, t.user));
+    users_after(&state, &p, outcome).await
 }
 
 #[cfg(test)]
