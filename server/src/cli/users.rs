@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 
 use crate::auth::oidc::{Oidc, OidcSettings};
-use crate::auth::{Auth, Role, password, secret};
+use crate::auth::{Auth, Role, password};
 use crate::store;
 use crate::store::users::{NewUser, UserChange};
 use crate::web::routes::auth::{check_name, check_namespaces, check_role};
@@ -348,17 +348,8 @@ pub async fn token(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
                 }
             };
             let pool = open(&db).await?;
-            let secret = secret::api_token();
-            let t = store::users::add_token(
-                &pool,
-                &user,
-                &name,
-                &secret::hash(&secret),
-                expires_at,
-                CLI_ACTOR,
-                now,
-            )
-            .await?;
+            let (t, secret) =
+                store::users::create_token(&pool, &user, &name, expires_at, CLI_ACTOR, now).await?;
             eprintln!(
                 "Token {} ({}) for {}, expires {}. It is shown only now:",
                 t.id,

@@ -546,6 +546,22 @@ macro_rules! select_token {
     };
 }
 
+/// Makes a new API token for `user`: the stored token and its secret, which
+/// is shown once and kept nowhere (only its hash).
+pub async fn create_token(
+    pool: &SqlitePool,
+    user: &str,
+    name: &str,
+    expires_at: Option<i64>,
+    actor: &str,
+    now: i64,
+) -> Result<(Token, String), UserError> {
+    let secret = crate::auth::secret::api_token();
+    let hash = crate::auth::secret::hash(&secret);
+    let token = add_token(pool, user, name, &hash, expires_at, actor, now).await?;
+    Ok((token, secret))
+}
+
 /// Every token, or those of one user.
 pub async fn tokens(pool: &SqlitePool, user: Option<&str>) -> Result<Vec<Token>, sqlx::Error> {
     match user {

@@ -663,19 +663,8 @@ async fn api_token_add(
         Ok(t) => t,
         Err(e) => return Ok(e.into_response()),
     };
-    let secret = secret::api_token();
-    match store::users::add_token(
-        &state.pool,
-        &user,
-        &name,
-        &secret::hash(&secret),
-        expires_at,
-        &p.user,
-        now,
-    )
-    .await
-    {
-        Ok(t) => {
+    match store::users::create_token(&state.pool, &user, &name, expires_at, &p.user, now).await {
+        Ok((t, secret)) => {
             let mut body = token_json(&t);
             body["token"] = json!(secret);
             Ok((StatusCode::CREATED, Json(body)).into_response())
@@ -769,19 +758,8 @@ async fn account_token_add(
         Ok(t) => t,
         Err(e) => return account(&state, p, None, None, Some(e)).await,
     };
-    let secret = secret::api_token();
-    match store::users::add_token(
-        &state.pool,
-        &user,
-        &name,
-        &secret::hash(&secret),
-        expires_at,
-        &p.user,
-        now,
-    )
-    .await
-    {
-        Ok(_) => account(&state, p, Some(secret), None, None).await,
+    match store::users::create_token(&state.pool, &user, &name, expires_at, &p.user, now).await {
+        Ok((_, secret)) => account(&state, p, Some(secret), None, None).await,
         Err(e) => {
             let e = user_error(e)?;
             account(&state, p, None, None, Some(e)).await
@@ -1099,19 +1077,10 @@ async fn users_token_form(
         Ok(t) => t,
         Err(e) => return users(&state, &p, shown(None, Some(e))).await,
     };
-    let secret = secret::api_token();
-    match store::users::add_token(
-        &state.pool,
-        &user,
-        &token_name,
-        &secret::hash(&secret),
-        expires_at,
-        &p.user,
-        now,
-    )
-    .await
+    match store::users::create_token(&state.pool, &user, &token_name, expires_at, &p.user, now)
+        .await
     {
-        Ok(t) => {
+        Ok((t, secret)) => {
             let s = Shown {
                 form: UserForm::default(),
                 new_token: Some((t.user, secret)),
