@@ -215,7 +215,7 @@ impl Webhook {
     /// input, old forms) is it parsed again with the objects left raw, for
     /// the manifest loader to read them or say precisely what is wrong.
     fn decide(&self, body: &[u8], mutate: bool, d: &mut Decision) -> Result<Response, String> {
-        if let Ok(review) = serde_json::from_slice::<review::ReviewOf<object::Object>>(body) {
+        if let Ok(review) = serde_json::from_slice::<review::ReviewOf<object::Lean>>(body) {
             match self.decide_review(review, mutate, d) {
                 Ok(r) => return Ok(r),
                 Err(Some(message)) => return Err(message),
@@ -290,6 +290,12 @@ impl Webhook {
         {
             match old.workload(&req, "request.oldObject") {
                 Ok(old) if !significant_change(&w.key.kind, &old.template, &w.template) => {
+                    // A workload's update is judged when anything in its pod
+                    // template changed, and the lean read cannot see the
+                    // fields it skipped: the full read tells.
+                    if O::LEAN && w.key.kind != "Pod" {
+                        return Err(None);
+                    }
                     return Self::allow(d, "the update changes nothing pod security checks");
                 }
                 // The fast read could not tell: the slow path decides.
@@ -491,20 +497,25 @@ fn parse_workload<O>(raw: &str, req: &RequestOf<O>, what: &str) -> Result<Review
 /// How a review's object is read: typed with the envelope (the fast path),
 /// or from its raw text (the slow path, which words errors).
 trait ReadObject {
+    /// Whether the containers were read without the fields no check reads
+    /// ([`object::Lean`]).
+    const LEAN: bool;
     /// The Pod or workload; `Err(None)` when this read cannot tell and the
     /// slow path must.
     fn workload<O>(self, req: &RequestOf<O>, what: &str) -> Result<Reviewed, Option<String>>;
 }
 
 impl ReadObject for &serde_json::value::RawValue {
+    const LEAN: bool = false;
     fn workload<O>(self, req: &RequestOf<O>, what: &str) -> Result<Reviewed, Option<String>> {
         parse_workload(self.get(), req, what).map_err(Some)
     }
 }
 
-impl ReadObject for object::Object {
+impl ReadObject for object::Lean {
+    const LEAN: bool = true;
     fn workload<O>(self, req: &RequestOf<O>, _what: &str) -> Result<Reviewed, Option<String>> {
-        reviewed(self, req).ok_or(None)
+        reviewed(self.0, req).ok_or(None)
     }
 }
 
@@ -897,7 +908,16 @@ mod tests {
             "containers": [{
                 "name": "app",
                 "image": image,
+                "command": ["/bin/web"],
+                "env": [{"name": "MODE", "value": "prod"}],
+                "resources": {"limits": {"cpu": "1"}},
                 "securityContext": {"runAsUser": 1000, "capabilities": {"add": ["NET_ADMIN"]}},
+            }],
+            "initContainers": [{
+                "name": "init",
+                "image": image,
+                "args": ["--wait"],
+                "securityContext": {"privileged": true},
             }],
             "hostNetwork": true,
             "volumes": [{"name": "data", "hostPath": {"path": "/var/lib"}}],
@@ -1041,15 +1061,21 @@ mod tests {
     fn the_envelope_and_its_object_are_read_in_one_pass_as_the_loader_reads_them() {
         for kind in WORKLOAD_KINDS {
             let body = review_body(kind, &object(kind, "nginx:1.27"));
-            let fast: review::ReviewOf<object::Object> =
+            let fast: review::ReviewOf<object::Lean> =
                 serde_json::from_slice(&body).expect("one pass");
             let mut req = fast.request.expect("request");
             let obj = req.object.take().expect("object");
-            let fast = reviewed(obj, &req).unwrap_or_else(|| panic!("{kind}: fast path"));
+            let fast = reviewed(obj.0, &req).unwrap_or_else(|| panic!("{kind}: fast path"));
             let slow: ReviewIn<'_> = serde_json::from_slice(&body).expect("raw");
             let req = slow.request.expect("request");
             let raw = req.object.expect("object").get();
-            let slow = parse_with_loader(raw, &req, "request.object").expect("loader");
+            let mut slow = parse_with_loader(raw, &req, "request.object").expect("loader");
+            assert!(slow.template.spec.containers[0].env.is_some(), "{kind}");
+            assert_ne!(
+                fast.template, slow.template,
+                "{kind}: the lean read skips env"
+            );
+            slow.template.spec = object::spec_without_unread(slow.template.spec);
             assert_eq!(
                 (&fast.key, &fast.template),
                 (&slow.key, &slow.template),
@@ -1064,7 +1090,7 @@ mod tests {
         obj["spec"]["template"]["spec"]["containers"][0]["securityContext"]["runAsUser"] =
             json!("root");
         let body = review_body("Deployment", &obj);
-        assert!(serde_json::from_slice::<review::ReviewOf<object::Object>>(&body).is_err());
+        assert!(serde_json::from_slice::<review::ReviewOf<object::Lean>>(&body).is_err());
         let review: ReviewIn<'_> = serde_json::from_slice(&body).expect("raw");
         let req = review.request.expect("request");
         let e = parse_workload(req.object.expect("object").get(), &req, "request.object")

@@ -12,13 +12,23 @@
 //! This is the fast path: it does not word errors. When it fails, the webhook
 //! reads the object again with the manifest loader to say precisely what is
 //! wrong (see `parse_workload` in the parent module).
+//!
+//! The webhook reads lean ([`Lean`]): a container's fields that no policy
+//! reads ([`UNREAD_CONTAINER_FIELDS`]: its environment, command, resources,
+//! …; most of a real container's bytes) are skipped, not built. What the
+//! lean read keeps is exactly the full read less those fields
+//! ([`without_unread`]), which the tests prove on every conformance fixture
+//! and corpus manifest, with the verdicts of every profile on both.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::LazyLock;
 
-use k8s_openapi::api::core::v1::{PodSpec, PodTemplateSpec};
+use k8s_openapi::api::core::v1::{
+    Container, ContainerPort, ContainerRestartRule, EphemeralContainer, Lifecycle, PodSpec,
+    PodTemplateSpec, Probe, SecurityContext, VolumeDevice, VolumeMount,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use serde::de::value::CowStrDeserializer;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
@@ -41,6 +51,24 @@ static SPEC_PATHS: LazyLock<Vec<&'static [&'static str]>> = LazyLock::new(|| {
     }
     paths
 });
+
+/// The fields of a container (and of an ephemeral container) that no check,
+/// profile, mutation or update comparison reads: skipped by the lean read.
+pub const UNREAD_CONTAINER_FIELDS: [&str; 13] = [
+    "args",
+    "command",
+    "env",
+    "envFrom",
+    "imagePullPolicy",
+    "resizePolicy",
+    "resources",
+    "stdin",
+    "stdinOnce",
+    "terminationMessagePath",
+    "terminationMessagePolicy",
+    "tty",
+    "workingDir",
+];
 
 /// What the webhook reads of an object.
 #[derive(Debug, Default)]
@@ -80,7 +108,7 @@ impl Object {
     }
 }
 
-/// Reads `raw` as an object (of any kind).
+/// Reads `raw` as an object (of any kind), every field of its pod template.
 pub fn read(raw: &str) -> Result<Object, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_str(raw);
     let object = serde::Deserialize::deserialize(&mut de)?;
@@ -88,13 +116,266 @@ pub fn read(raw: &str) -> Result<Object, serde_json::Error> {
     Ok(object)
 }
 
+/// Reads `raw` as an object, lean: its containers without
+/// [`UNREAD_CONTAINER_FIELDS`].
+pub fn read_lean(raw: &str) -> Result<Object, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(raw);
+    let object: Lean = serde::Deserialize::deserialize(&mut de)?;
+    de.end()?;
+    Ok(object.0)
+}
+
 impl<'de> serde::Deserialize<'de> for Object {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Object, D::Error> {
-        d.deserialize_map(Top)
+        d.deserialize_map(Top { lean: false })
     }
 }
 
-struct Top;
+/// An object read lean (the webhook's envelope holds these): its containers
+/// without [`UNREAD_CONTAINER_FIELDS`].
+#[derive(Debug, Default)]
+pub struct Lean(pub Object);
+
+impl<'de> serde::Deserialize<'de> for Lean {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Lean, D::Error> {
+        d.deserialize_map(Top { lean: true }).map(Lean)
+    }
+}
+
+/// A container without [`UNREAD_CONTAINER_FIELDS`]: what the lean read makes
+/// of it. Every field is named, so a field a new Kubernetes version adds
+/// must be sorted into read or unread before this compiles.
+pub fn without_unread(c: Container) -> Container {
+    let Container {
+        args: _,
+        command: _,
+        env: _,
+        env_from: _,
+        image,
+        image_pull_policy: _,
+        lifecycle,
+        liveness_probe,
+        name,
+        ports,
+        readiness_probe,
+        resize_policy: _,
+        resources: _,
+        restart_policy,
+        restart_policy_rules,
+        security_context,
+        startup_probe,
+        stdin: _,
+        stdin_once: _,
+        termination_message_path: _,
+        termination_message_policy: _,
+        tty: _,
+        volume_devices,
+        volume_mounts,
+        working_dir: _,
+    } = c;
+    Kept {
+        name: Some(name),
+        image,
+        lifecycle,
+        liveness_probe,
+        ports,
+        readiness_probe,
+        restart_policy,
+        restart_policy_rules,
+        security_context,
+        startup_probe,
+        volume_devices,
+        volume_mounts,
+        target_container_name: None,
+    }
+    .container()
+}
+
+/// A pod spec with [`without_unread`] containers of every list: what the
+/// lean read makes of it.
+pub fn spec_without_unread(mut spec: PodSpec) -> PodSpec {
+    spec.containers = spec.containers.into_iter().map(without_unread).collect();
+    spec.init_containers = spec
+        .init_containers
+        .map(|l| l.into_iter().map(without_unread).collect());
+    spec.ephemeral_containers = spec
+        .ephemeral_containers
+        .map(|l| l.into_iter().map(ephemeral_without_unread).collect());
+    spec
+}
+
+/// [`without_unread`] for an ephemeral container.
+pub fn ephemeral_without_unread(c: EphemeralContainer) -> EphemeralContainer {
+    let EphemeralContainer {
+        args: _,
+        command: _,
+        env: _,
+        env_from: _,
+        image,
+        image_pull_policy: _,
+        lifecycle,
+        liveness_probe,
+        name,
+        ports,
+        readiness_probe,
+        resize_policy: _,
+        resources: _,
+        restart_policy,
+        restart_policy_rules,
+        security_context,
+        startup_probe,
+        stdin: _,
+        stdin_once: _,
+        target_container_name,
+        termination_message_path: _,
+        termination_message_policy: _,
+        tty: _,
+        volume_devices,
+        volume_mounts,
+        working_dir: _,
+    } = c;
+    Kept {
+        name: Some(name),
+        image,
+        lifecycle,
+        liveness_probe,
+        ports,
+        readiness_probe,
+        restart_policy,
+        restart_policy_rules,
+        security_context,
+        startup_probe,
+        volume_devices,
+        volume_mounts,
+        target_container_name,
+    }
+    .ephemeral()
+}
+
+/// The fields of a container the lean read keeps.
+#[derive(Default)]
+struct Kept {
+    name: Option<String>,
+    image: Option<String>,
+    lifecycle: Option<Lifecycle>,
+    liveness_probe: Option<Probe>,
+    ports: Option<Vec<ContainerPort>>,
+    readiness_probe: Option<Probe>,
+    restart_policy: Option<String>,
+    restart_policy_rules: Option<Vec<ContainerRestartRule>>,
+    security_context: Option<SecurityContext>,
+    startup_probe: Option<Probe>,
+    volume_devices: Option<Vec<VolumeDevice>>,
+    volume_mounts: Option<Vec<VolumeMount>>,
+    /// Ephemeral containers only.
+    target_container_name: Option<String>,
+}
+
+impl Kept {
+    fn container(self) -> Container {
+        Container {
+            name: self.name.unwrap_or_default(),
+            image: self.image,
+            lifecycle: self.lifecycle,
+            liveness_probe: self.liveness_probe,
+            ports: self.ports,
+            readiness_probe: self.readiness_probe,
+            restart_policy: self.restart_policy,
+            restart_policy_rules: self.restart_policy_rules,
+            security_context: self.security_context,
+            startup_probe: self.startup_probe,
+            volume_devices: self.volume_devices,
+            volume_mounts: self.volume_mounts,
+            ..Container::default()
+        }
+    }
+
+    fn ephemeral(self) -> EphemeralContainer {
+        EphemeralContainer {
+            name: self.name.unwrap_or_default(),
+            image: self.image,
+            lifecycle: self.lifecycle,
+            liveness_probe: self.liveness_probe,
+            ports: self.ports,
+            readiness_probe: self.readiness_probe,
+            restart_policy: self.restart_policy,
+            restart_policy_rules: self.restart_policy_rules,
+            security_context: self.security_context,
+            startup_probe: self.startup_probe,
+            target_container_name: self.target_container_name,
+            volume_devices: self.volume_devices,
+            volume_mounts: self.volume_mounts,
+            ..EphemeralContainer::default()
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Kept {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Kept, D::Error> {
+        struct Visit;
+        impl<'de> Visitor<'de> for Visit {
+            type Value = Kept;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a container")
+            }
+            // As k8s-openapi's reader: a repeated key's last value wins, a
+            // null is unset, unknown keys are skipped.
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Kept, A::Error> {
+                let mut c = Kept::default();
+                while let Some(k) = m.next_key::<Cow<'de, str>>()? {
+                    match k.as_ref() {
+                        "name" => c.name = m.next_value()?,
+                        "image" => c.image = m.next_value()?,
+                        "lifecycle" => c.lifecycle = m.next_value()?,
+                        "livenessProbe" => c.liveness_probe = m.next_value()?,
+                        "ports" => c.ports = m.next_value()?,
+                        "readinessProbe" => c.readiness_probe = m.next_value()?,
+                        "restartPolicy" => c.restart_policy = m.next_value()?,
+                        "restartPolicyRules" => c.restart_policy_rules = m.next_value()?,
+                        "securityContext" => c.security_context = m.next_value()?,
+                        "startupProbe" => c.startup_probe = m.next_value()?,
+                        "targetContainerName" => c.target_container_name = m.next_value()?,
+                        "volumeDevices" => c.volume_devices = m.next_value()?,
+                        "volumeMounts" => c.volume_mounts = m.next_value()?,
+                        _ => {
+                            m.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(c)
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
+/// A pod spec's container lists, read lean beside its other fields.
+#[derive(Default)]
+struct Containers {
+    containers: Option<Vec<Kept>>,
+    init: Option<Vec<Kept>>,
+    ephemeral: Option<Vec<Kept>>,
+}
+
+impl Containers {
+    /// Puts the lists into `spec`, which was read without them.
+    fn fill(self, spec: &mut PodSpec) {
+        spec.containers = self
+            .containers
+            .map(|l| l.into_iter().map(Kept::container).collect())
+            .unwrap_or_default();
+        spec.init_containers = self
+            .init
+            .map(|l| l.into_iter().map(Kept::container).collect());
+        spec.ephemeral_containers = self
+            .ephemeral
+            .map(|l| l.into_iter().map(Kept::ephemeral).collect());
+    }
+}
+
+struct Top {
+    lean: bool,
+}
 
 impl<'de> Visitor<'de> for Top {
     type Value = Object;
@@ -113,7 +394,7 @@ impl<'de> Visitor<'de> for Top {
                     out.metadata = m.next_value::<Option<SlimMeta>>()?.unwrap_or_default().0;
                 }
                 "spec" => {
-                    if let Some(spec) = m.next_value_seed(SpecSeed)? {
+                    if let Some(spec) = m.next_value_seed(SpecSeed { lean: self.lean })? {
                         out.pod_spec = spec.pod;
                         out.templates = spec.templates;
                     }
@@ -133,7 +414,9 @@ struct Spec {
     templates: Vec<(&'static [&'static str], PodTemplateSpec)>,
 }
 
-struct SpecSeed;
+struct SpecSeed {
+    lean: bool,
+}
 
 impl<'de> DeserializeSeed<'de> for SpecSeed {
     type Value = Option<Spec>;
@@ -164,13 +447,21 @@ impl<'de> Visitor<'de> for SpecSeed {
     fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<Self::Value, A::Error> {
         let mut templates = Vec::new();
         let mut ended = false;
+        let mut lists = self.lean.then(Containers::default);
         let pod = serde::Deserialize::deserialize(PodFields {
             map: m,
-            templates: &mut templates,
+            templates: Some(&mut templates),
+            lean: self.lean,
+            lists: lists.as_mut(),
             ended: &mut ended,
         });
         let pod = match pod {
-            Ok(p) => Some(p),
+            Ok(mut p) => {
+                if let Some(lists) = lists {
+                    lists.fill(&mut p);
+                }
+                Some(p)
+            }
             // The whole map was read, and then a field a Pod must have was
             // missing: not a Pod's spec (k8s-openapi defaults `containers`,
             // so not seen today). An error inside the map stands.
@@ -181,14 +472,18 @@ impl<'de> Visitor<'de> for SpecSeed {
     }
 }
 
-/// The keys of a `spec` map for [`PodSpec`]'s own reader, less those that
-/// start a template path, whose templates are read aside. Only
-/// `activeDeadlineSeconds` is both a Pod's and a workload's (a Job's), with
-/// the same type, so a workload's spec reads as a Pod's without error (an
-/// empty one).
+/// The keys of a `spec` map for [`PodSpec`]'s own reader, less those read
+/// aside: at the top of an object, those that start a template path (the
+/// templates go to `templates`; only `activeDeadlineSeconds` is both a Pod's
+/// and a workload's (a Job's), with the same type, so a workload's spec reads
+/// as a Pod's without error: an empty one); when lean, the container lists
+/// (to `lists`).
 struct PodFields<'t, A> {
     map: A,
-    templates: &'t mut Vec<(&'static [&'static str], PodTemplateSpec)>,
+    templates: Option<&'t mut Vec<(&'static [&'static str], PodTemplateSpec)>>,
+    /// Whether templates below are read lean.
+    lean: bool,
+    lists: Option<&'t mut Containers>,
     ended: &'t mut bool,
 }
 
@@ -218,11 +513,29 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for PodFields<'_, A> {
                 *self.ended = true;
                 return Ok(None);
             };
-            if let Some(path) = SPEC_PATHS.iter().find(|p| p[1] == k.as_ref()) {
-                if let Some(t) = self.map.next_value_seed(AtPath { rest: &path[2..] })? {
-                    self.templates.push((path, t));
+            if let Some(templates) = self.templates.as_deref_mut()
+                && let Some(path) = SPEC_PATHS.iter().find(|p| p[1] == k.as_ref())
+            {
+                let at = AtPath {
+                    rest: &path[2..],
+                    lean: self.lean,
+                };
+                if let Some(t) = self.map.next_value_seed(at)? {
+                    templates.push((path, t));
                 }
                 continue;
+            }
+            if let Some(lists) = self.lists.as_deref_mut() {
+                let list = match k.as_ref() {
+                    "containers" => Some(&mut lists.containers),
+                    "initContainers" => Some(&mut lists.init),
+                    "ephemeralContainers" => Some(&mut lists.ephemeral),
+                    _ => None,
+                };
+                if let Some(list) = list {
+                    *list = self.map.next_value()?;
+                    continue;
+                }
             }
             return seed.deserialize(CowStrDeserializer::new(k)).map(Some);
         }
@@ -236,6 +549,7 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for PodFields<'_, A> {
 /// The pod template at `rest` below the current map; `None` for null.
 struct AtPath {
     rest: &'static [&'static str],
+    lean: bool,
 }
 
 impl<'de> DeserializeSeed<'de> for AtPath {
@@ -261,10 +575,10 @@ impl<'de> Visitor<'de> for AtPath {
     }
 
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        if self.rest.is_empty() {
-            serde::Deserialize::deserialize(d).map(Some)
-        } else {
-            d.deserialize_map(self)
+        match (self.rest.is_empty(), self.lean) {
+            (true, false) => serde::Deserialize::deserialize(d).map(Some),
+            (true, true) => d.deserialize_map(LeanTemplate).map(Some),
+            (false, _) => d.deserialize_map(self),
         }
     }
 
@@ -274,12 +588,83 @@ impl<'de> Visitor<'de> for AtPath {
             if self.rest.first() == Some(&k.as_ref()) {
                 out = m.next_value_seed(AtPath {
                     rest: &self.rest[1..],
+                    lean: self.lean,
                 })?;
             } else {
                 m.next_value::<IgnoredAny>()?;
             }
         }
         Ok(out)
+    }
+}
+
+/// A pod template (`metadata`, `spec`) with a lean spec: as k8s-openapi's
+/// [`PodTemplateSpec`] reader, the container lists read by [`Kept`].
+struct LeanTemplate;
+
+impl<'de> Visitor<'de> for LeanTemplate {
+    type Value = PodTemplateSpec;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a pod template")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+        let mut out = PodTemplateSpec::default();
+        while let Some(k) = m.next_key::<Cow<'de, str>>()? {
+            match k.as_ref() {
+                "metadata" => out.metadata = m.next_value()?,
+                "spec" => out.spec = m.next_value_seed(LeanPodSpec)?,
+                _ => {
+                    m.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A template's `spec`, lean; `None` for null.
+struct LeanPodSpec;
+
+impl<'de> DeserializeSeed<'de> for LeanPodSpec {
+    type Value = Option<PodSpec>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for LeanPodSpec {
+    type Value = Option<PodSpec>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a pod spec")
+    }
+
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<Self::Value, A::Error> {
+        let mut lists = Containers::default();
+        let mut ended = false;
+        let mut spec: PodSpec = serde::Deserialize::deserialize(PodFields {
+            map: m,
+            templates: None,
+            lean: true,
+            lists: Some(&mut lists),
+            ended: &mut ended,
+        })?;
+        lists.fill(&mut spec);
+        Ok(Some(spec))
     }
 }
 

@@ -722,6 +722,41 @@ async fn updates_that_change_nothing_security_relevant_are_not_judged() {
 }
 
 #[tokio::test]
+async fn a_workload_update_that_changes_only_fields_no_check_reads_is_still_judged() {
+    let Some(deployment) = priv_deployment("payments") else {
+        return;
+    };
+    let h = hook().await;
+    h.assign("namespace/payments", Mode::Enforce, "baseline")
+        .await;
+    // The same template (a scale through the main resource): not judged.
+    let mut scaled = deployment.clone();
+    scaled["spec"]["replicas"] = json!(5);
+    let r = h
+        .validate(&review_of("UPDATE", &scaled, Some(&deployment)))
+        .await;
+    assert_eq!(r["allowed"], true, "{r}");
+    // A new environment variable changes the template: judged, as
+    // pod-security-admission judges any change of a controller's template,
+    // though the webhook's lean read skips `env`.
+    let mut new_env = deployment.clone();
+    new_env["spec"]["template"]["spec"]["containers"][0]["env"] =
+        json!([{"name": "MODE", "value": "canary"}]);
+    let r = h
+        .validate(&review_of("UPDATE", &new_env, Some(&deployment)))
+        .await;
+    assert_eq!(r["allowed"], false, "{r}");
+    let log = h.logged().await;
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[0].verdict, "denied", "{:?}", log[0]);
+    assert_eq!(
+        log[1].message, "the update changes nothing pod security checks",
+        "{:?}",
+        log[1]
+    );
+}
+
+#[tokio::test]
 async fn a_controller_pod_with_only_generate_name_is_judged_as_the_pod_it_is() {
     let Some(mut pod) = priv_pod("payments") else {
         return;

@@ -12,7 +12,7 @@ use portcullis::model::effective::{ContainerView, analyse};
 use crate::common::shared_dir;
 
 /// Every manifest file under `dir`, sorted.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {

@@ -12,6 +12,7 @@ mod conformance;
 mod corpus;
 mod crash;
 mod export;
+mod lean;
 mod oidc;
 mod profiles;
 mod psp;
