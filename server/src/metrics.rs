@@ -58,7 +58,9 @@ pub const BUCKETS: [f64; 14] = [
 
 pub struct Registry {
     reviews: [[[AtomicU64; KINDS]; 4]; 5],
-    /// Cumulative counts per bucket, then `+Inf` (= count).
+    /// Counts per bucket, each review in the first one that holds it (one
+    /// shared counter touched per review, not one per bucket); summed into
+    /// Prometheus's cumulative buckets when rendered.
     latency: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_ns: AtomicU64,
@@ -103,10 +105,8 @@ pub fn record_review(verdict: ReviewVerdict, mode: Option<&str>, kind: &str, too
         .unwrap_or(3);
     r.reviews[verdict_index(verdict)][m][kind_index(kind)].fetch_add(1, Relaxed);
     let secs = took.as_secs_f64();
-    for (i, le) in BUCKETS.iter().enumerate() {
-        if secs <= *le {
-            r.latency[i].fetch_add(1, Relaxed);
-        }
+    if let Some(i) = BUCKETS.iter().position(|le| secs <= *le) {
+        r.latency[i].fetch_add(1, Relaxed);
     }
     r.latency_count.fetch_add(1, Relaxed);
     r.latency_sum_ns
@@ -182,14 +182,16 @@ fn render_with(open: Result<Vec<(String, i64)>, sqlx::Error>) -> String {
         "# HELP portcullis_admission_review_duration_seconds Time to answer an admission review.\n",
     );
     out.push_str("# TYPE portcullis_admission_review_duration_seconds histogram\n");
+    let mut cumulative = 0;
     for (i, le) in BUCKETS.iter().enumerate() {
+        cumulative += r.latency[i].load(Relaxed);
         let _ = writeln!(
             out,
-            "portcullis_admission_review_duration_seconds_bucket{{le=\"{le}\"}} {}",
-            r.latency[i].load(Relaxed)
+            "portcullis_admission_review_duration_seconds_bucket{{le=\"{le}\"}} {cumulative}"
         );
     }
-    let count = r.latency_count.load(Relaxed);
+    // Read last: a review counted in a bucket above is counted here too.
+    let count = r.latency_count.load(Relaxed).max(cumulative);
     let _ = writeln!(
         out,
         "portcullis_admission_review_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
@@ -283,5 +285,13 @@ mod tests {
         assert!(bucket("0.0005") >= 1);
         assert!(bucket("+Inf") >= bucket("0.0005"));
         assert!(bucket("0.0005") >= bucket("0.00025"));
+        // Cumulative all the way up.
+        let all: Vec<u64> = BUCKETS
+            .iter()
+            .map(|le| bucket(&le.to_string()))
+            .chain([bucket("+Inf")])
+            .collect();
+        assert!(all.windows(2).all(|w| w[0] <= w[1]), "{all:?}");
+        assert!(bucket("1") >= 1, "{all:?}");
     }
 }

@@ -24,6 +24,9 @@ const QUEUE: usize = 16_384;
 const BATCH: usize = 1024;
 /// How long the writer gathers decisions before writing them.
 const GATHER: std::time::Duration = std::time::Duration::from_millis(100);
+/// Every how many batches the texts no kept row refers to are removed (a
+/// few seconds under load).
+const SWEEP_EVERY: u32 = 32;
 
 /// One webhook decision, as logged.
 #[derive(Debug, Clone, Serialize)]
@@ -221,6 +224,7 @@ async fn writer(
 ) {
     let mut batch: Vec<Decision> = Vec::with_capacity(BATCH);
     let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
+    let mut batches: u32 = 0;
     let mut next = rx.recv().await;
     while let Some(first) = next.take() {
         // Gather for a moment, asleep (not woken by each decision): a few
@@ -247,7 +251,8 @@ async fn writer(
                 }
             }
             let full = batch.len() >= BATCH;
-            write(&pool, &*sink, &mut batch).await;
+            batches = batches.wrapping_add(1);
+            write(&pool, &*sink, &mut batch, batches % SWEEP_EVERY == 0).await;
             if !full {
                 break;
             }
@@ -260,10 +265,10 @@ async fn writer(
 }
 
 /// Hands a batch to the alert sink and stores it; leaves `batch` empty.
-async fn write(pool: &SqlitePool, sink: &dyn AlertSink, batch: &mut Vec<Decision>) {
+async fn write(pool: &SqlitePool, sink: &dyn AlertSink, batch: &mut Vec<Decision>, sweep: bool) {
     on_decisions(sink, batch);
     if !batch.is_empty()
-        && let Err(e) = crate::store::admission::insert(pool, batch, KEEP).await
+        && let Err(e) = crate::store::admission::insert(pool, batch, KEEP, sweep).await
     {
         tracing::warn!(error = %e, decisions = batch.len(), "cannot write the admission log");
     }

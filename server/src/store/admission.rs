@@ -1,23 +1,50 @@
-//! The admission log (`admission_log`): written in batches by the webhook's
-//! log writer, read by the Admission log page and `/api/v1/admission`.
+//! The admission log (`admission_log`, its texts in `admission_messages`):
+//! written in batches by the webhook's log writer, read by the Admission log
+//! page and `/api/v1/admission`.
+
+use std::collections::HashMap;
 
 use serde::Serialize;
 use sqlx::SqlitePool;
 
 use crate::admission::Decision;
 
-/// Writes `decisions` in one transaction and keeps only the newest `keep` rows.
+/// Writes `decisions` in one transaction and keeps only the newest `keep`
+/// rows; with `sweep`, also removes the messages no row refers to any more.
 pub async fn insert(
     pool: &SqlitePool,
     decisions: &[Decision],
     keep: i64,
+    sweep: bool,
 ) -> Result<(), sqlx::Error> {
     let mut tx = crate::store::write_tx(pool).await?;
+    // Each distinct text of the batch once (a batch under load has a few).
+    let mut messages: HashMap<&str, i64> = HashMap::new();
+    for d in decisions {
+        if messages.contains_key(d.message.as_str()) {
+            continue;
+        }
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM admission_messages WHERE text = ?")
+                .bind(d.message.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        let id = match found {
+            Some(id) => id,
+            None => {
+                sqlx::query_scalar("INSERT INTO admission_messages (text) VALUES (?) RETURNING id")
+                    .bind(d.message.as_str())
+                    .fetch_one(&mut *tx)
+                    .await?
+            }
+        };
+        messages.insert(d.message.as_str(), id);
+    }
     // One statement per chunk: 12 parameters a row, well under SQLite's limit.
     for chunk in decisions.chunks(512) {
         let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
             "INSERT INTO admission_log (at, uid, operation, kind, namespace, name, user,
-                                        verdict, mode, profile, message, dry_run) ",
+                                        verdict, mode, profile, message_id, dry_run) ",
         );
         q.push_values(chunk, |mut row, d| {
             row.push_bind(d.at)
@@ -30,7 +57,12 @@ pub async fn insert(
                 .push_bind(d.verdict.as_str())
                 .push_bind(d.mode.map(|m| m.as_str()).unwrap_or(""))
                 .push_bind(d.profile.as_str())
-                .push_bind(d.message.as_str())
+                .push_bind(
+                    messages
+                        .get(d.message.as_str())
+                        .copied()
+                        .unwrap_or_default(),
+                )
                 .push_bind(d.dry_run);
         });
         q.build().execute(&mut *tx).await?;
@@ -39,6 +71,14 @@ pub async fn insert(
         .bind(keep)
         .execute(&mut *tx)
         .await?;
+    if sweep {
+        sqlx::query(
+            "DELETE FROM admission_messages
+             WHERE id NOT IN (SELECT DISTINCT message_id FROM admission_log)",
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
     tx.commit().await
 }
 
@@ -83,7 +123,7 @@ pub struct Filter {
 }
 
 fn push_filter(q: &mut sqlx::QueryBuilder<sqlx::Sqlite>, filter: &Filter) {
-    q.push(" FROM admission_log WHERE 1 = 1");
+    q.push(" WHERE 1 = 1");
     if let Some(v) = &filter.verdict {
         q.push(" AND verdict = ").push_bind(v.clone());
     }
@@ -101,16 +141,17 @@ pub async fn list(
     offset: i64,
 ) -> Result<(Vec<Entry>, i64), sqlx::Error> {
     let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-        "SELECT id, at, uid, operation, kind, namespace, name, user, verdict, mode, profile,
-                message, dry_run",
+        "SELECT l.id, at, uid, operation, kind, namespace, name, user, verdict, mode, profile,
+                m.text AS message, dry_run
+         FROM admission_log l JOIN admission_messages m ON m.id = l.message_id",
     );
     push_filter(&mut q, filter);
-    q.push(" ORDER BY id DESC LIMIT ")
+    q.push(" ORDER BY l.id DESC LIMIT ")
         .push_bind(limit)
         .push(" OFFSET ")
         .push_bind(offset);
     let rows: Vec<Entry> = q.build_query_as().fetch_all(pool).await?;
-    let mut c = sqlx::QueryBuilder::<sqlx::Sqlite>::new("SELECT COUNT(*)");
+    let mut c = sqlx::QueryBuilder::<sqlx::Sqlite>::new("SELECT COUNT(*) FROM admission_log");
     push_filter(&mut c, filter);
     let total: i64 = c.build_query_scalar().fetch_one(pool).await?;
     Ok((rows, total))

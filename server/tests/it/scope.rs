@@ -179,6 +179,7 @@ async fn fixture() -> Fixture {
             decision("payments-zq", "ledger-zq"),
         ],
         1000,
+        false,
     )
     .await
     .expect("admission log");

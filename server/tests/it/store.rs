@@ -189,3 +189,131 @@ async fn concurrent_writers_and_readers_never_see_a_locked_database() {
     );
     assert_eq!(snapshots::list(&pool).await.expect("list").len(), 7);
 }
+
+fn decision(name: &str, message: &str) -> portcullis::admission::Decision {
+    let mut d = portcullis::admission::Decision::new(1_700_000_000_000, "test");
+    d.uid = format!("uid-{name}");
+    d.operation = "CREATE".into();
+    d.kind = "Pod".into();
+    d.namespace = "shop".into();
+    d.name = name.into();
+    d.verdict = portcullis::metrics::ReviewVerdict::Warned;
+    d.message = message.into();
+    d
+}
+
+async fn texts(pool: &SqlitePool) -> Vec<String> {
+    sqlx::query_scalar("SELECT text FROM admission_messages ORDER BY text")
+        .fetch_all(pool)
+        .await
+        .expect("texts")
+}
+
+/// The admission log keeps each message text once, however many decisions
+/// share it; the newest rows are kept, and a sweep removes the texts no kept
+/// row refers to.
+#[sqlx::test(migrations = "../migrations")]
+async fn the_admission_log_stores_each_message_once(pool: SqlitePool) {
+    use portcullis::store::admission;
+    let warning = "would violate PodSecurity \"restricted:latest\": ".repeat(10);
+    let batch: Vec<_> = (0..300)
+        .map(|i| decision(&format!("web-{i}"), &warning))
+        .chain([decision("db", "denied: hostPath")])
+        .collect();
+    admission::insert(&pool, &batch, 10_000, false)
+        .await
+        .expect("insert");
+    admission::insert(&pool, &batch[..5], 10_000, false)
+        .await
+        .expect("insert");
+    assert_eq!(
+        texts(&pool).await,
+        vec!["denied: hostPath".into(), warning.clone()]
+    );
+    let (rows, total) = admission::list(&pool, &Default::default(), 400, 0)
+        .await
+        .expect("list");
+    assert_eq!(total, 306);
+    assert_eq!(rows[0].name, "web-4");
+    assert_eq!(rows[0].message, warning);
+    assert_eq!(rows[5].name, "db");
+    assert_eq!(rows[5].message, "denied: hostPath");
+
+    // Keep 3: the rows of "db" go, its text stays until a sweep.
+    admission::insert(&pool, &[decision("api", "allowed")], 3, false)
+        .await
+        .expect("insert");
+    assert_eq!(texts(&pool).await.len(), 3);
+    admission::insert(&pool, &[decision("api", "allowed")], 3, true)
+        .await
+        .expect("insert");
+    assert_eq!(
+        texts(&pool).await,
+        vec!["allowed".to_owned(), warning.clone()]
+    );
+    let (rows, total) = admission::list(&pool, &Default::default(), 10, 0)
+        .await
+        .expect("list");
+    assert_eq!(total, 3);
+    let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["api", "api", "web-4"]);
+}
+
+/// A database written before messages were stored apart keeps its log.
+#[tokio::test]
+async fn the_admission_log_of_an_older_database_survives_the_migration() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("old.db");
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true);
+    let pool = SqlitePool::connect_with(options).await.expect("open");
+    let all = &portcullis::store::MIGRATOR;
+    let before = sqlx::migrate::Migrator {
+        migrations: all
+            .migrations
+            .iter()
+            .filter(|m| m.version < 70)
+            .cloned()
+            .collect::<Vec<_>>()
+            .into(),
+        ..sqlx::migrate::Migrator::DEFAULT
+    };
+    before.run(&pool).await.expect("old migrations");
+    for (i, message) in ["warned once", "warned twice", "warned twice"]
+        .iter()
+        .enumerate()
+    {
+        sqlx::query(
+            "INSERT INTO admission_log (at, uid, operation, kind, namespace, name, user,
+                                        verdict, mode, profile, message, dry_run)
+             VALUES (?, ?, 'CREATE', 'Pod', 'shop', ?, 'kubectl', 'warned', 'warn',
+                     'restricted', ?, 0)",
+        )
+        .bind(1_700_000_000_000_i64 + i as i64)
+        .bind(format!("uid-{i}"))
+        .bind(format!("web-{i}"))
+        .bind(message)
+        .execute(&pool)
+        .await
+        .expect("old row");
+    }
+    all.run(&pool).await.expect("migrate");
+    let (rows, total) = portcullis::store::admission::list(&pool, &Default::default(), 10, 0)
+        .await
+        .expect("list");
+    assert_eq!(total, 3);
+    let got: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r.name.as_str(), r.message.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("web-2", "warned twice"),
+            ("web-1", "warned twice"),
+            ("web-0", "warned once")
+        ]
+    );
+    assert_eq!(texts(&pool).await.len(), 2);
+}
