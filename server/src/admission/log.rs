@@ -252,7 +252,7 @@ async fn writer(
             }
             let full = batch.len() >= BATCH;
             batches = batches.wrapping_add(1);
-            write(&pool, &*sink, &mut batch, batches % SWEEP_EVERY == 0).await;
+            write(&pool, &*sink, &mut batch, batches.is_multiple_of(SWEEP_EVERY)).await;
             if !full {
                 break;
             }
