@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Admission webhook load test (BENCHMARKS.md, "Admission webhook"): wrk from a
 # second process over HTTPS with keep-alive, against portcullis's webhook and
-# against the ceiling (same stack, fixed answer), with the same ~10 KB
-# Deployment review. Needs wrk (`apt-get install -y wrk`) and openssl.
+# against the ceiling (same stack, fixed answer: a minimal one, and the very
+# bytes portcullis answers), with the same ~10 KB Deployment review. Needs wrk
+# (`apt-get install -y wrk`) and openssl.
 #
 #   bash bench/webhook.sh [DURATION=20s] [CONNECTIONS=32] [WRK_THREADS=1]
 set -euo pipefail
@@ -43,9 +44,15 @@ for port in 18443 18444; do
 done
 echo "review body: $(wc -c <"$work/review.json") bytes"
 curl -sk -X POST -H 'content-type: application/json' --data-binary "@$work/review.json" \
-  https://127.0.0.1:18443/admission/validate | head -c 600; echo
+  https://127.0.0.1:18443/admission/validate >"$work/answer.json"
+echo "answer: $(wc -c <"$work/answer.json") bytes"; head -c 600 "$work/answer.json"; echo
+"$ceiling" serve 127.0.0.1:18445 "$work/tls.crt" "$work/tls.key" "$work/answer.json" \
+  2>"$work/ceiling-same.log" &
+for _ in $(seq 100); do
+  curl -sk -o /dev/null "https://127.0.0.1:18445/" && break || sleep 0.1
+done
 
-for target in "portcullis 18443" "ceiling 18444"; do
+for target in "portcullis 18443" "ceiling 18444" "ceiling-same-answer 18445"; do
   set -- $target
   echo "== $1 (wrk -t$threads -c$conns -d$duration)"
   wrk -t"$threads" -c"$conns" -d"$duration" --latency -s "$work/post.lua" \

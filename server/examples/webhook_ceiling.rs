@@ -1,9 +1,11 @@
 //! The admission webhook benchmark's two helpers (see BENCHMARKS.md,
 //! "Admission webhook"):
 //!
-//! - `webhook_ceiling serve ADDR CERT KEY`: the ceiling, the same stack as the
-//!   webhook (tokio, hyper HTTP/1.1 with keep-alive, rustls, axum, the body read
-//!   whole) answering every POST with one fixed review, without judging it;
+//! - `webhook_ceiling serve ADDR CERT KEY [ANSWER]`: the ceiling, the same stack
+//!   as the webhook (tokio, hyper HTTP/1.1 with keep-alive, rustls, axum, the
+//!   body read whole) answering every POST with one fixed review, without
+//!   judging it: a minimal one, or the bytes of the file ANSWER (the answer
+//!   portcullis gives, so that both send as many bytes back);
 //! - `webhook_ceiling body FILE`: writes a typical ~10 KB AdmissionReview of a
 //!   Deployment as the API server sends it: the seed cluster's
 //!   `shop/Deployment/storefront` with the `managedFields` and
@@ -29,22 +31,34 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const FIXED: &str = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"00000000-0000-0000-0000-000000000000","allowed":true}}"#;
 
-async fn fixed(body: Body) -> impl IntoResponse {
+async fn fixed(answer: Bytes, body: Body) -> impl IntoResponse {
     let read = axum::body::to_bytes(body, portcullis::admission::BODY_LIMIT).await;
-    let answer = if read.is_ok() { FIXED } else { "{}" };
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        Bytes::from_static(answer.as_bytes()),
-    )
+    let answer = if read.is_ok() {
+        answer
+    } else {
+        Bytes::from_static(b"{}")
+    };
+    ([(header::CONTENT_TYPE, "application/json")], answer)
 }
 
-async fn serve(addr: &str, cert: &Path, key: &Path) -> anyhow::Result<()> {
+async fn serve(addr: &str, cert: &Path, key: &Path, answer: Option<&Path>) -> anyhow::Result<()> {
+    let answer = match answer {
+        Some(file) => Bytes::from(std::fs::read(file)?),
+        None => Bytes::from_static(FIXED.as_bytes()),
+    };
     let certs =
         portcullis::admission::tls::CertReloader::new(cert, key).map_err(anyhow::Error::msg)?;
     let tls = portcullis::admission::tls::server_config(certs, None).map_err(anyhow::Error::msg)?;
+    let (a, b) = (answer.clone(), answer);
     let app = Router::new()
-        .route("/admission/validate", post(fixed))
-        .route("/admission/mutate", post(fixed));
+        .route(
+            "/admission/validate",
+            post(move |body: Body| fixed(a.clone(), body)),
+        )
+        .route(
+            "/admission/mutate",
+            post(move |body: Body| fixed(b.clone(), body)),
+        );
     let listener = tokio::net::TcpListener::bind(addr).await?;
     eprintln!("ceiling on https://{}", listener.local_addr()?);
     portcullis::admission::tls::serve(listener, tls, app, portcullis::cli::shutdown_signal())
@@ -220,6 +234,16 @@ async fn stages(file: &Path) -> anyhow::Result<()> {
         let o = portcullis::admission::object::read_lean(&object).expect("object");
         std::hint::black_box(o);
     });
+    let template = portcullis::admission::object::read_lean(&object)
+        .expect("object")
+        .template("Deployment")
+        .expect("a Deployment");
+    for level in ["baseline", "restricted"] {
+        let profile = portcullis::policy::profiles::Profile::preset(level).expect("preset");
+        time(&format!("judge the template: {level}"), &mut || {
+            std::hint::black_box(portcullis::policy::profiles::evaluate(&profile, &template));
+        });
+    }
     time("whole review (answer + decision)", &mut || {
         std::hint::black_box(webhook.review(&body, false));
     });
@@ -233,11 +257,22 @@ fn main() -> anyhow::Result<()> {
     match args.as_slice() {
         ["body", out] => body(Path::new(out)),
         ["stages", file] => tokio::runtime::Runtime::new()?.block_on(stages(Path::new(file))),
-        ["serve", addr, cert, key] => {
-            tokio::runtime::Runtime::new()?.block_on(serve(addr, Path::new(cert), Path::new(key)))
-        }
+        ["serve", addr, cert, key] => tokio::runtime::Runtime::new()?.block_on(serve(
+            addr,
+            Path::new(cert),
+            Path::new(key),
+            None,
+        )),
+        ["serve", addr, cert, key, answer] => tokio::runtime::Runtime::new()?.block_on(serve(
+            addr,
+            Path::new(cert),
+            Path::new(key),
+            Some(Path::new(answer)),
+        )),
         _ => {
-            eprintln!("usage: webhook_ceiling body FILE | webhook_ceiling serve ADDR CERT KEY");
+            eprintln!(
+                "usage: webhook_ceiling body FILE | webhook_ceiling serve ADDR CERT KEY [ANSWER]"
+            );
             std::process::exit(2);
         }
     }

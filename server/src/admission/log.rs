@@ -252,7 +252,13 @@ async fn writer(
             }
             let full = batch.len() >= BATCH;
             batches = batches.wrapping_add(1);
-            write(&pool, &*sink, &mut batch, batches.is_multiple_of(SWEEP_EVERY)).await;
+            write(
+                &pool,
+                &*sink,
+                &mut batch,
+                batches.is_multiple_of(SWEEP_EVERY),
+            )
+            .await;
             if !full {
                 break;
             }

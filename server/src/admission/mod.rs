@@ -23,6 +23,7 @@ pub mod tls;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -795,19 +796,24 @@ fn significant_change(kind: &str, old: &PodTemplate, new: &PodTemplate) -> bool 
 }
 
 /// `POST /admission/validate`, `POST /admission/mutate`, `GET /metrics`,
-/// with a body limit and a per-request timeout.
+/// with a body limit and a per-request timeout (on the reviews, in
+/// [`handle`]: reading the body is what can take long, the review itself is
+/// bounded work).
 pub fn router(webhook: Arc<Webhook>) -> Router {
     let timeout = webhook.config.timeout;
-    Router::new()
+    let reviews = Router::new()
         .route("/admission/validate", post(validate))
-        .route("/admission/mutate", post(mutate))
+        .route("/admission/mutate", post(mutate));
+    let rest = Router::new()
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(|| async { "ok" }))
-        .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             timeout,
-        ))
+        ));
+    reviews
+        .merge(rest)
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(webhook)
 }
 
@@ -821,7 +827,21 @@ async fn mutate(State(w): State<Arc<Webhook>>, body: Body) -> HttpResponse {
 
 async fn handle(w: Arc<Webhook>, body: Body, mutate: bool) -> HttpResponse {
     let started = Instant::now();
-    let (review, decision) = match axum::body::to_bytes(body, BODY_LIMIT).await {
+    // The body nearly always came with the headers: it is read without a
+    // timer, and one is set only when it has not (a timer for every review
+    // costs its share of the timer wheel's lock on every review).
+    let mut read = std::pin::pin!(axum::body::to_bytes(body, BODY_LIMIT));
+    let read = match std::future::poll_fn(|cx| Poll::Ready(read.as_mut().poll(cx))).await {
+        Poll::Ready(r) => r,
+        Poll::Pending => {
+            let left = w.config.timeout.saturating_sub(started.elapsed());
+            match tokio::time::timeout(left, read).await {
+                Ok(r) => r,
+                Err(_) => return timed_out(&w, started),
+            }
+        }
+    };
+    let (review, decision) = match read {
         Ok(bytes) => w.review(&bytes, mutate),
         Err(e) => {
             let mut d = Decision::new(crate::now_ms(), &w.config.cluster);
@@ -854,6 +874,20 @@ async fn handle(w: Arc<Webhook>, body: Body, mutate: bool) -> HttpResponse {
         Bytes::from(json),
     )
         .into_response()
+}
+
+/// A body that did not arrive within the timeout: 408 (the API server then
+/// follows the webhook's failurePolicy), logged as an error.
+fn timed_out(w: &Webhook, started: Instant) -> HttpResponse {
+    let mut d = Decision::new(crate::now_ms(), &w.config.cluster);
+    d.verdict = ReviewVerdict::Error;
+    d.message = format!(
+        "the request body did not arrive within {} s",
+        w.config.timeout.as_secs_f64()
+    );
+    metrics::record_review(d.verdict, None, &d.kind, started.elapsed());
+    w.log.record(d);
+    StatusCode::REQUEST_TIMEOUT.into_response()
 }
 
 async fn metrics_text(State(w): State<Arc<Webhook>>) -> HttpResponse {

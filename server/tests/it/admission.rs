@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use base64::Engine as _;
+use futures_util::StreamExt;
 use http_body_util::BodyExt;
 use portcullis::admission::{self, AlertSink, Config, Decision, FailureMode, Webhook};
 use portcullis::model::PodTemplate;
@@ -719,6 +720,52 @@ async fn updates_that_change_nothing_security_relevant_are_not_judged() {
         log.iter()
             .any(|e| e.message == "the update changes nothing pod security checks")
     );
+}
+
+/// A client that sends part of a review and stalls gets 408 once the
+/// per-request timeout has passed (the API server then follows the
+/// failurePolicy); the stall is logged as an error. A body that arrives in
+/// pieces within the timeout is reviewed as usual.
+#[tokio::test]
+async fn a_body_that_stalls_times_out_and_one_that_trickles_in_is_reviewed() {
+    let Some(pod) = priv_pod("payments") else {
+        return;
+    };
+    let h = hook_with(|c| c.timeout = std::time::Duration::from_millis(300)).await;
+    let text = review_of("CREATE", &pod, None).to_string();
+    let (head, tail) = text.split_at(text.len() / 2);
+
+    let first: Result<axum::body::Bytes, std::io::Error> = Ok(head.to_owned().into());
+    let stalled = futures_util::stream::iter([first]).chain(futures_util::stream::pending());
+    let started = std::time::Instant::now();
+    let (status, _) = h
+        .post_raw("/admission/validate", Body::from_stream(stalled))
+        .await;
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
+    let took = started.elapsed();
+    assert!(
+        took >= std::time::Duration::from_millis(300) && took < std::time::Duration::from_secs(5),
+        "{took:?}"
+    );
+    let log = h.logged().await;
+    assert_eq!(log[0].verdict, "error", "{:?}", log[0]);
+    assert!(
+        log[0].message.contains("did not arrive within 0.3 s"),
+        "{:?}",
+        log[0]
+    );
+
+    // Two pieces, 100 ms apart: within the timeout.
+    let (head, tail) = (head.to_owned(), tail.to_owned());
+    let trickle = futures_util::stream::iter([head, tail]).then(|piece| async move {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        Ok::<_, std::io::Error>(axum::body::Bytes::from(piece))
+    });
+    let (status, v) = h
+        .post_raw("/admission/validate", Body::from_stream(trickle))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["response"]["uid"], "uid-Pod-priv-exec-pod", "{v}");
 }
 
 #[tokio::test]
