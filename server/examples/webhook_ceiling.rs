@@ -25,9 +25,38 @@ use axum::response::IntoResponse;
 use axum::routing::post;
 use serde_json::{Value, json};
 
-// The same allocator as the portcullis binary.
+// The same allocator as the portcullis binary, counting allocations (for
+// `stages`: allocations per review).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: Counting = Counting(mimalloc::MiMalloc);
+
+static ALLOCATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+struct Counting(mimalloc::MiMalloc);
+
+// SAFETY: every call is forwarded unchanged to mimalloc; the counter has no
+// effect on the memory handed out.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: the caller's contract, forwarded.
+        unsafe { self.0.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: the caller's contract, forwarded.
+        unsafe { self.0.dealloc(ptr, layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: the caller's contract, forwarded.
+        unsafe { self.0.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: the caller's contract, forwarded.
+        unsafe { self.0.realloc(ptr, layout, new) }
+    }
+}
 
 const FIXED: &str = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"00000000-0000-0000-0000-000000000000","allowed":true}}"#;
 
@@ -202,13 +231,17 @@ async fn stages(file: &Path) -> anyhow::Result<()> {
         for _ in 0..200 {
             f();
         }
+        let allocations = ALLOCATIONS.load(std::sync::atomic::Ordering::Relaxed);
         let t = Instant::now();
         for _ in 0..N {
             f();
         }
+        let took = t.elapsed();
+        let allocations = ALLOCATIONS.load(std::sync::atomic::Ordering::Relaxed) - allocations;
         eprintln!(
-            "{name:<40} {:>8.1} µs",
-            t.elapsed().as_secs_f64() * 1e6 / f64::from(N)
+            "{name:<40} {:>8.1} µs {:>6} allocations",
+            took.as_secs_f64() * 1e6 / f64::from(N),
+            allocations / u64::from(N)
         );
     };
     time("parse the review envelope (raw object)", &mut || {
