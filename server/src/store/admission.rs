@@ -40,8 +40,20 @@ pub async fn insert(
         };
         messages.insert(d.message.as_str(), id);
     }
-    // One statement per chunk: 12 parameters a row, well under SQLite's limit.
-    for chunk in decisions.chunks(512) {
+    // One statement per chunk: 12 parameters a row, well under SQLite's
+    // limit. Chunks of 512 rows, then of the powers of two the rest is made
+    // of: ten statement texts in all, each prepared once and cached (a chunk
+    // of every size would prepare a statement of up to 6,000 parameters for
+    // nearly every batch, and fill the statement cache with them).
+    let mut rest = decisions;
+    while !rest.is_empty() {
+        let size = if rest.len() >= 512 {
+            512
+        } else {
+            1 << rest.len().ilog2()
+        };
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
         let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
             "INSERT INTO admission_log (at, uid, operation, kind, namespace, name, user,
                                         verdict, mode, profile, message_id, dry_run) ",
