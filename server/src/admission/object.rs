@@ -394,7 +394,7 @@ impl<'de> Visitor<'de> for Top {
                     out.metadata = m.next_value::<Option<SlimMeta>>()?.unwrap_or_default().0;
                 }
                 "spec" => {
-                    if let Some(spec) = m.next_value_seed(SpecSeed { lean: self.lean })? {
+                    if let Some(spec) = m.next_value_seed(OrNull(SpecSeed { lean: self.lean }))? {
                         out.pod_spec = spec.pod;
                         out.templates = spec.templates;
                     }
@@ -418,30 +418,11 @@ struct SpecSeed {
     lean: bool,
 }
 
-impl<'de> DeserializeSeed<'de> for SpecSeed {
-    type Value = Option<Spec>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_option(self)
-    }
-}
-
 impl<'de> Visitor<'de> for SpecSeed {
-    type Value = Option<Spec>;
+    type Value = Spec;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a spec")
-    }
-
-    fn visit_none<E>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_map(self)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<Self::Value, A::Error> {
@@ -468,7 +449,7 @@ impl<'de> Visitor<'de> for SpecSeed {
             Err(_) if ended => None,
             Err(e) => return Err(e),
         };
-        Ok(Some(Spec { pod, templates }))
+        Ok(Spec { pod, templates })
     }
 }
 
@@ -516,11 +497,7 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for PodFields<'_, A> {
             if let Some(templates) = self.templates.as_deref_mut()
                 && let Some(path) = SPEC_PATHS.iter().find(|p| p[1] == k.as_ref())
             {
-                let at = AtPath {
-                    rest: &path[2..],
-                    lean: self.lean,
-                };
-                if let Some(t) = self.map.next_value_seed(at)? {
+                if let Some(t) = template_at(&mut self.map, &path[2..], self.lean)? {
                     templates.push((path, t));
                 }
                 continue;
@@ -546,17 +523,24 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for PodFields<'_, A> {
     }
 }
 
-/// The pod template at `rest` below the current map; `None` for null.
+/// The pod template in the value `m` is at, or at `rest` below it (`None`
+/// when a map on the way is null or lacks the key).
+fn template_at<'de, A: MapAccess<'de>>(
+    m: &mut A,
+    rest: &'static [&'static str],
+    lean: bool,
+) -> Result<Option<PodTemplateSpec>, A::Error> {
+    match (rest.is_empty(), lean) {
+        (true, false) => m.next_value(),
+        (true, true) => m.next_value_seed(OrNull(LeanTemplate)),
+        (false, _) => Ok(m.next_value_seed(OrNull(AtPath { rest, lean }))?.flatten()),
+    }
+}
+
+/// A map on the way to a pod template: the template at `rest` below it.
 struct AtPath {
     rest: &'static [&'static str],
     lean: bool,
-}
-
-impl<'de> DeserializeSeed<'de> for AtPath {
-    type Value = Option<PodTemplateSpec>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_option(self)
-    }
 }
 
 impl<'de> Visitor<'de> for AtPath {
@@ -564,6 +548,37 @@ impl<'de> Visitor<'de> for AtPath {
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a map")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+        let mut out = None;
+        while let Some(k) = m.next_key::<Cow<'de, str>>()? {
+            if self.rest.first() == Some(&k.as_ref()) {
+                out = template_at(&mut m, &self.rest[1..], self.lean)?;
+            } else {
+                m.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// `null` as `None`, a map as what the visitor reads of it: the shape of
+/// every optional map this reader goes into.
+struct OrNull<V>(V);
+
+impl<'de, V: Visitor<'de>> DeserializeSeed<'de> for OrNull<V> {
+    type Value = Option<V::Value>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de, V: Visitor<'de>> Visitor<'de> for OrNull<V> {
+    type Value = Option<V::Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.expecting(f)
     }
 
     fn visit_none<E>(self) -> Result<Self::Value, E> {
@@ -575,26 +590,7 @@ impl<'de> Visitor<'de> for AtPath {
     }
 
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        match (self.rest.is_empty(), self.lean) {
-            (true, false) => serde::Deserialize::deserialize(d).map(Some),
-            (true, true) => d.deserialize_map(LeanTemplate).map(Some),
-            (false, _) => d.deserialize_map(self),
-        }
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
-        let mut out = None;
-        while let Some(k) = m.next_key::<Cow<'de, str>>()? {
-            if self.rest.first() == Some(&k.as_ref()) {
-                out = m.next_value_seed(AtPath {
-                    rest: &self.rest[1..],
-                    lean: self.lean,
-                })?;
-            } else {
-                m.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(out)
+        d.deserialize_map(self.0).map(Some)
     }
 }
 
@@ -614,7 +610,7 @@ impl<'de> Visitor<'de> for LeanTemplate {
         while let Some(k) = m.next_key::<Cow<'de, str>>()? {
             match k.as_ref() {
                 "metadata" => out.metadata = m.next_value()?,
-                "spec" => out.spec = m.next_value_seed(LeanPodSpec)?,
+                "spec" => out.spec = m.next_value_seed(OrNull(LeanPodSpec))?,
                 _ => {
                     m.next_value::<IgnoredAny>()?;
                 }
@@ -624,33 +620,14 @@ impl<'de> Visitor<'de> for LeanTemplate {
     }
 }
 
-/// A template's `spec`, lean; `None` for null.
+/// A template's `spec`, lean.
 struct LeanPodSpec;
 
-impl<'de> DeserializeSeed<'de> for LeanPodSpec {
-    type Value = Option<PodSpec>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_option(self)
-    }
-}
-
 impl<'de> Visitor<'de> for LeanPodSpec {
-    type Value = Option<PodSpec>;
+    type Value = PodSpec;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a pod spec")
-    }
-
-    fn visit_none<E>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_map(self)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<Self::Value, A::Error> {
@@ -664,7 +641,7 @@ impl<'de> Visitor<'de> for LeanPodSpec {
             ended: &mut ended,
         })?;
         lists.fill(&mut spec);
-        Ok(Some(spec))
+        Ok(spec)
     }
 }
 
