@@ -20,6 +20,7 @@ use std::path::Path;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::post;
@@ -60,7 +61,7 @@ unsafe impl std::alloc::GlobalAlloc for Counting {
 
 const FIXED: &str = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"00000000-0000-0000-0000-000000000000","allowed":true}}"#;
 
-async fn fixed(answer: Bytes, body: Body) -> impl IntoResponse {
+async fn fixed(State(answer): State<Bytes>, body: Body) -> impl IntoResponse {
     let read = axum::body::to_bytes(body, portcullis::admission::BODY_LIMIT).await;
     let answer = if read.is_ok() {
         answer
@@ -78,16 +79,10 @@ async fn serve(addr: &str, cert: &Path, key: &Path, answer: Option<&Path>) -> an
     let certs =
         portcullis::admission::tls::CertReloader::new(cert, key).map_err(anyhow::Error::msg)?;
     let tls = portcullis::admission::tls::server_config(certs, None).map_err(anyhow::Error::msg)?;
-    let (a, b) = (answer.clone(), answer);
     let app = Router::new()
-        .route(
-            "/admission/validate",
-            post(move |body: Body| fixed(a.clone(), body)),
-        )
-        .route(
-            "/admission/mutate",
-            post(move |body: Body| fixed(b.clone(), body)),
-        );
+        .route("/admission/validate", post(fixed))
+        .route("/admission/mutate", post(fixed))
+        .with_state(answer);
     let listener = tokio::net::TcpListener::bind(addr).await?;
     eprintln!("ceiling on https://{}", listener.local_addr()?);
     portcullis::admission::tls::serve(listener, tls, app, portcullis::cli::shutdown_signal())
@@ -290,18 +285,14 @@ fn main() -> anyhow::Result<()> {
     match args.as_slice() {
         ["body", out] => body(Path::new(out)),
         ["stages", file] => tokio::runtime::Runtime::new()?.block_on(stages(Path::new(file))),
-        ["serve", addr, cert, key] => tokio::runtime::Runtime::new()?.block_on(serve(
-            addr,
-            Path::new(cert),
-            Path::new(key),
-            None,
-        )),
-        ["serve", addr, cert, key, answer] => tokio::runtime::Runtime::new()?.block_on(serve(
-            addr,
-            Path::new(cert),
-            Path::new(key),
-            Some(Path::new(answer)),
-        )),
+        ["serve", addr, cert, key, answer @ ..] if answer.len() <= 1 => {
+            tokio::runtime::Runtime::new()?.block_on(serve(
+                addr,
+                Path::new(cert),
+                Path::new(key),
+                answer.first().map(Path::new),
+            ))
+        }
         _ => {
             eprintln!(
                 "usage: webhook_ceiling body FILE | webhook_ceiling serve ADDR CERT KEY [ANSWER]"
