@@ -238,6 +238,7 @@ async fn the_admission_log_stores_each_message_once(pool: SqlitePool) {
     assert_eq!(rows[0].message, warning);
     assert_eq!(rows[5].name, "db");
     assert_eq!(rows[5].message, "denied: hostPath");
+    assert_eq!(rows[305].name, "web-0");
 
     // Keep 3: the rows of "db" go, its text stays until a sweep.
     admission::insert(&pool, &[decision("api", "allowed")], 3, false)
@@ -257,6 +258,68 @@ async fn the_admission_log_stores_each_message_once(pool: SqlitePool) {
     assert_eq!(total, 3);
     let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["api", "api", "web-4"]);
+}
+
+/// Every column of a decision comes back from the log as written, whatever
+/// its characters.
+#[sqlx::test(migrations = "../migrations")]
+async fn a_logged_decision_keeps_every_column(pool: SqlitePool) {
+    use portcullis::store::admission;
+    let mut odd = decision("we\"b\\\n✓", "audit: \"x\"\u{1}");
+    odd.at = 4_102_444_800_123;
+    odd.uid = "ü/\\".into();
+    odd.operation = "UPDATE".into();
+    odd.kind = "CronJob".into();
+    odd.namespace = "ns'".into();
+    odd.user = "system:serviceaccount:kube-system:job-controller".into();
+    odd.verdict = portcullis::metrics::ReviewVerdict::Audited;
+    odd.mode = Some(portcullis::policy::assignments::Mode::Audit);
+    odd.profile = "psp: 'legacy'".into();
+    odd.dry_run = true;
+    admission::insert(
+        &pool,
+        &[decision("plain", "allowed"), odd.clone()],
+        10_000,
+        false,
+    )
+    .await
+    .expect("insert");
+    let (rows, _) = admission::list(&pool, &Default::default(), 2, 0)
+        .await
+        .expect("list");
+    let e = &rows[0];
+    assert_eq!(
+        (
+            e.at,
+            e.uid.as_str(),
+            e.operation.as_str(),
+            e.kind.as_str(),
+            e.namespace.as_str(),
+            e.name.as_str(),
+            e.user.as_str(),
+            e.verdict.as_str(),
+            e.mode.as_str(),
+            e.profile.as_str(),
+            e.message.as_str(),
+            e.dry_run
+        ),
+        (
+            odd.at,
+            odd.uid.as_str(),
+            "UPDATE",
+            "CronJob",
+            "ns'",
+            odd.name.as_str(),
+            odd.user.as_str(),
+            "audited",
+            "audit",
+            "psp: 'legacy'",
+            odd.message.as_str(),
+            true
+        )
+    );
+    assert_eq!((rows[1].mode.as_str(), rows[1].dry_run), ("", false));
+    assert_eq!(rows[1].name, "plain");
 }
 
 /// A database written before messages were stored apart keeps its log.
