@@ -200,53 +200,32 @@ struct Ctr<'a> {
 }
 
 fn containers(spec: &PodSpec) -> Vec<Ctr<'_>> {
-    let mut out = Vec::new();
-    for c in spec.init_containers.iter().flatten() {
-        out.push(Ctr {
-            list: "initContainers",
-            name: &c.name,
-            sc: c.security_context.as_ref(),
-            ports: c.ports.as_deref().unwrap_or_default(),
-            mounts: c.volume_mounts.as_deref().unwrap_or_default(),
-            probes: [
-                ("livenessProbe", c.liveness_probe.as_ref()),
-                ("readinessProbe", c.readiness_probe.as_ref()),
-                ("startupProbe", c.startup_probe.as_ref()),
-            ],
-            lifecycle: c.lifecycle.as_ref(),
-        });
+    // `Container` and `EphemeralContainer` are two types with the same
+    // fields: one row made the same way from either.
+    macro_rules! ctr {
+        ($list:literal, $c:expr) => {{
+            let c = $c;
+            Ctr {
+                list: $list,
+                name: &c.name,
+                sc: c.security_context.as_ref(),
+                ports: c.ports.as_deref().unwrap_or_default(),
+                mounts: c.volume_mounts.as_deref().unwrap_or_default(),
+                probes: [
+                    ("livenessProbe", c.liveness_probe.as_ref()),
+                    ("readinessProbe", c.readiness_probe.as_ref()),
+                    ("startupProbe", c.startup_probe.as_ref()),
+                ],
+                lifecycle: c.lifecycle.as_ref(),
+            }
+        }};
     }
-    for c in &spec.containers {
-        out.push(Ctr {
-            list: "containers",
-            name: &c.name,
-            sc: c.security_context.as_ref(),
-            ports: c.ports.as_deref().unwrap_or_default(),
-            mounts: c.volume_mounts.as_deref().unwrap_or_default(),
-            probes: [
-                ("livenessProbe", c.liveness_probe.as_ref()),
-                ("readinessProbe", c.readiness_probe.as_ref()),
-                ("startupProbe", c.startup_probe.as_ref()),
-            ],
-            lifecycle: c.lifecycle.as_ref(),
-        });
-    }
-    for c in spec.ephemeral_containers.iter().flatten() {
-        out.push(Ctr {
-            list: "ephemeralContainers",
-            name: &c.name,
-            sc: c.security_context.as_ref(),
-            ports: c.ports.as_deref().unwrap_or_default(),
-            mounts: c.volume_mounts.as_deref().unwrap_or_default(),
-            probes: [
-                ("livenessProbe", c.liveness_probe.as_ref()),
-                ("readinessProbe", c.readiness_probe.as_ref()),
-                ("startupProbe", c.startup_probe.as_ref()),
-            ],
-            lifecycle: c.lifecycle.as_ref(),
-        });
-    }
-    out
+    let init = spec.init_containers.iter().flatten();
+    let ephemeral = spec.ephemeral_containers.iter().flatten();
+    init.map(|c| ctr!("initContainers", c))
+        .chain(spec.containers.iter().map(|c| ctr!("containers", c)))
+        .chain(ephemeral.map(|c| ctr!("ephemeralContainers", c)))
+        .collect()
 }
 
 /// `{spec: {<list>: [{name, ...body}]}}`.
