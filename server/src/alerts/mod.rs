@@ -400,35 +400,40 @@ pub async fn raise_admission(
     now: i64,
 ) -> Result<usize, sqlx::Error> {
     let mut tx = crate::store::write_tx(pool).await?;
-    let snapshot: i64 = sqlx::query_scalar(
-        "SELECT id FROM snapshots WHERE cluster = ? ORDER BY taken_at DESC, id DESC LIMIT 1",
-    )
-    .bind(cluster)
-    .fetch_optional(&mut *tx)
-    .await?
-    .unwrap_or(0);
-    let live = store::alerts::live_of(&mut tx, cluster).await?;
-    let routes = store::notifications::routes_in(&mut tx).await?;
+    // Under load the same rejection comes in every batch of the log writer
+    // (a hundred a second): its live alerts are refreshed by fingerprint
+    // (the live-fingerprint index), and what opening an alert needs (the
+    // snapshot, the routes) is read only when one is opened.
+    let mut opening: Option<(i64, Vec<store::notifications::Route>)> = None;
     let mut opened = 0;
     let mut queued = false;
     for f in findings {
-        if let Some(l) = live.get(&f.fingerprint(cluster)) {
-            sqlx::query("UPDATE alerts SET last_seen = ?, message = ? WHERE id = ?")
-                .bind(now)
-                .bind(&f.message)
-                .bind(l.id)
-                .execute(&mut *tx)
-                .await?;
+        if store::alerts::refresh_live(&mut tx, &f.fingerprint(cluster), &f.message, now).await? {
             continue;
         }
+        let (snapshot, routes) = match &opening {
+            Some(o) => o,
+            None => {
+                let snapshot: i64 = sqlx::query_scalar(
+                    "SELECT id FROM snapshots WHERE cluster = ?
+                     ORDER BY taken_at DESC, id DESC LIMIT 1",
+                )
+                .bind(cluster)
+                .fetch_optional(&mut *tx)
+                .await?
+                .unwrap_or(0);
+                let routes = store::notifications::routes_in(&mut tx).await?;
+                opening.insert((snapshot, routes))
+            }
+        };
         let at = Opening {
             cluster,
             namespace,
             labels,
-            snapshot,
+            snapshot: *snapshot,
             now,
         };
-        queued |= open_alert(&mut tx, &routes, at, f).await? > 0;
+        queued |= open_alert(&mut tx, routes, at, f).await? > 0;
         opened += 1;
     }
     tx.commit().await?;

@@ -350,6 +350,28 @@ pub async fn live_of(
         .collect())
 }
 
+/// Refreshes the live (open or acknowledged) alert with `fingerprint`, if
+/// there is one: its last sighting and message. Whether there was.
+pub async fn refresh_live(
+    conn: &mut SqliteConnection,
+    fingerprint: &str,
+    message: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    // `state <> 'resolved'` as in the partial unique index, which SQLite
+    // then uses.
+    let done = sqlx::query(
+        "UPDATE alerts SET last_seen = ?, message = ?
+         WHERE fingerprint = ? AND state <> 'resolved'",
+    )
+    .bind(now)
+    .bind(message)
+    .bind(fingerprint)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
 /// Opens a new alert for `f`; returns its id.
 pub async fn insert(
     conn: &mut SqliteConnection,

@@ -1464,7 +1464,12 @@ async fn rejections_become_alerts_once() {
     .await
     .expect("raise again");
     assert_eq!(again, 0, "the same rejection opens nothing new");
-    assert_eq!(open().await.1 as usize, findings.len());
+    let (alerts, total) = open().await;
+    assert_eq!(total as usize, findings.len());
+    assert!(
+        alerts.iter().all(|a| a.last_seen == decision.at + 1),
+        "each live alert is refreshed: {alerts:?}"
+    );
 }
 
 /// Under load one rejection arrives many times within a batch of the log
