@@ -26,8 +26,8 @@ const BATCH: usize = 1024;
 /// that a batch under load is a few hundred decisions, written in a
 /// millisecond or two. (At 100 ms a batch of thousands kept SQLite's thread
 /// busy for several milliseconds at a time, and the reviews waiting for a
-/// core meanwhile made p99 at 10,000 reviews/s 5.7 ms instead of 2.2 ms;
-/// BENCHMARKS.md.)
+/// core meanwhile made p99 at 10,000 reviews/s 3.9–4.7 ms instead of
+/// 2.0–2.2 ms; BENCHMARKS.md.)
 const GATHER: std::time::Duration = std::time::Duration::from_millis(10);
 /// Every how many batches the texts no kept row refers to are removed (a
 /// few seconds under load).
