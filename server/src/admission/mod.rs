@@ -516,7 +516,7 @@ impl ReadObject for &serde_json::value::RawValue {
 impl ReadObject for object::Lean {
     const LEAN: bool = true;
     fn workload<O>(self, req: &RequestOf<O>, _what: &str) -> Result<Reviewed, Option<String>> {
-        reviewed(self.0, req).ok_or(None)
+        reviewed(*self.0, req).ok_or(None)
     }
 }
 
@@ -1102,7 +1102,7 @@ mod tests {
                 serde_json::from_slice(&body).expect("one pass");
             let mut req = fast.request.expect("request");
             let obj = req.object.take().expect("object");
-            let fast = reviewed(obj.0, &req).unwrap_or_else(|| panic!("{kind}: fast path"));
+            let fast = reviewed(*obj.0, &req).unwrap_or_else(|| panic!("{kind}: fast path"));
             let slow: ReviewIn<'_> = serde_json::from_slice(&body).expect("raw");
             let req = slow.request.expect("request");
             let raw = req.object.expect("object").get();
