@@ -1,6 +1,6 @@
 //! The admission log: every decision goes through a bounded queue to one
-//! writer task, which stores them in batches (keeping the newest
-//! [`KEEP`] rows) and hands those that must become alerts to the
+//! writer task, which stores them in batches, a block per batch (keeping the
+//! newest [`KEEP`] decisions; `store::admission`) and hands those that must become alerts to the
 //! [`AlertSink`]. A review never waits for it: when the queue is full the
 //! decision is dropped and counted (`portcullis_admission_log_dropped_total`).
 
@@ -16,11 +16,11 @@ use crate::model::WorkloadKey;
 use crate::policy::assignments::{self, Applied, Finding, Mode};
 use crate::policy::profiles::Violation;
 
-/// Rows kept in `admission_log`.
+/// Decisions kept in the admission log.
 pub const KEEP: i64 = 10_000;
 /// Decisions waiting for the writer before new ones are dropped.
 const QUEUE: usize = 16_384;
-/// Decisions written in one transaction at most.
+/// Decisions written in one transaction (one block) at most.
 const BATCH: usize = 1024;
 /// How long the writer gathers decisions before writing them: short, so
 /// that a batch under load is a few hundred decisions, written in a
@@ -29,9 +29,6 @@ const BATCH: usize = 1024;
 /// core meanwhile made p99 at 10,000 reviews/s 3.9–4.7 ms instead of
 /// 2.0–2.2 ms; BENCHMARKS.md.)
 const GATHER: std::time::Duration = std::time::Duration::from_millis(10);
-/// Every how many batches the texts no kept row refers to are removed (a
-/// few seconds under load).
-const SWEEP_EVERY: u32 = 256;
 
 /// One webhook decision, as logged.
 #[derive(Debug, Clone, Serialize)]
@@ -229,7 +226,6 @@ async fn writer(
 ) {
     let mut batch: Vec<Decision> = Vec::with_capacity(BATCH);
     let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
-    let mut batches: u32 = 0;
     let mut next = rx.recv().await;
     while let Some(first) = next.take() {
         // Gather for a moment, asleep (not woken by each decision): under
@@ -256,14 +252,7 @@ async fn writer(
                 }
             }
             let full = batch.len() >= BATCH;
-            batches = batches.wrapping_add(1);
-            write(
-                &pool,
-                &*sink,
-                &mut batch,
-                batches.is_multiple_of(SWEEP_EVERY),
-            )
-            .await;
+            write(&pool, &*sink, &mut batch).await;
             if !full {
                 break;
             }
@@ -276,10 +265,10 @@ async fn writer(
 }
 
 /// Hands a batch to the alert sink and stores it; leaves `batch` empty.
-async fn write(pool: &SqlitePool, sink: &dyn AlertSink, batch: &mut Vec<Decision>, sweep: bool) {
+async fn write(pool: &SqlitePool, sink: &dyn AlertSink, batch: &mut Vec<Decision>) {
     on_decisions(sink, batch);
     if !batch.is_empty()
-        && let Err(e) = crate::store::admission::insert(pool, batch, KEEP, sweep).await
+        && let Err(e) = crate::store::admission::insert(pool, batch, KEEP).await
     {
         tracing::warn!(error = %e, decisions = batch.len(), "cannot write the admission log");
     }

@@ -179,7 +179,6 @@ async fn fixture() -> Fixture {
             decision("payments-zq", "ledger-zq"),
         ],
         1000,
-        false,
     )
     .await
     .expect("admission log");

@@ -358,15 +358,23 @@ async fn sigterm_lets_half_sent_requests_finish_refuses_new_ones_and_flushes_the
     );
 
     let pool = portcullis::store::open(&db).await.expect("open database");
-    let rows: Vec<(String, String, String, String)> = sqlx::query_as(
-        "SELECT uid, namespace || '/' || kind || '/' || name, operation, verdict FROM admission_log",
-    )
-    .fetch_all(&pool)
-    .await
-    .expect("read the admission log");
+    let (entries, _) = portcullis::store::admission::list(&pool, &Default::default(), 10, 0)
+        .await
+        .expect("read the admission log");
     pool.close().await;
+    let rows: Vec<_> = entries
+        .iter()
+        .map(|e| {
+            (
+                e.uid.as_str(),
+                e.workload(),
+                e.operation.as_str(),
+                e.verdict.as_str(),
+            )
+        })
+        .collect();
     assert_eq!(rows.len(), 1, "{rows:?}");
-    let (logged_uid, workload, operation, verdict) = &rows[0];
+    let (logged_uid, workload, operation, verdict) = rows[0].clone();
     assert_eq!(logged_uid, uid);
     assert_eq!(workload, "shop/Deployment/storefront");
     assert_eq!(operation, "CREATE");

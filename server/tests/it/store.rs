@@ -202,62 +202,124 @@ fn decision(name: &str, message: &str) -> portcullis::admission::Decision {
     d
 }
 
+/// The message texts of every block, sorted.
 async fn texts(pool: &SqlitePool) -> Vec<String> {
-    sqlx::query_scalar("SELECT text FROM admission_messages ORDER BY text")
-        .fetch_all(pool)
-        .await
-        .expect("texts")
+    sqlx::query_scalar(
+        "SELECT t.value FROM admission_blocks b, json_each(b.decisions, '$.m') t ORDER BY t.value",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("texts")
 }
 
-/// The admission log keeps each message text once, however many decisions
-/// share it; the newest rows are kept, and a sweep removes the texts no kept
-/// row refers to.
+/// The admission log stores a batch as one block, each message text once in
+/// it however many decisions share it, and keeps exactly the newest
+/// decisions: a block wholly older goes, one partly older stays, its older
+/// decisions no longer listed or counted.
 #[sqlx::test(migrations = "../migrations")]
-async fn the_admission_log_stores_each_message_once(pool: SqlitePool) {
+async fn the_admission_log_keeps_the_newest_decisions_in_blocks(pool: SqlitePool) {
     use portcullis::store::admission;
     let warning = "would violate PodSecurity \"restricted:latest\": ".repeat(10);
     let batch: Vec<_> = (0..300)
         .map(|i| decision(&format!("web-{i}"), &warning))
         .chain([decision("db", "denied: hostPath")])
         .collect();
-    admission::insert(&pool, &batch, 10_000, false)
+    admission::insert(&pool, &batch, 10_000)
         .await
         .expect("insert");
-    admission::insert(&pool, &batch[..5], 10_000, false)
+    admission::insert(&pool, &batch[..5], 10_000)
         .await
         .expect("insert");
     assert_eq!(
         texts(&pool).await,
-        vec!["denied: hostPath".into(), warning.clone()]
+        vec!["denied: hostPath".into(), warning.clone(), warning.clone()]
     );
     let (rows, total) = admission::list(&pool, &Default::default(), 400, 0)
         .await
         .expect("list");
     assert_eq!(total, 306);
+    assert_eq!(admission::count(&pool).await.expect("count"), 306);
     assert_eq!(rows[0].name, "web-4");
+    assert_eq!(rows[0].id, 306);
     assert_eq!(rows[0].message, warning);
     assert_eq!(rows[5].name, "db");
     assert_eq!(rows[5].message, "denied: hostPath");
     assert_eq!(rows[305].name, "web-0");
-
-    // Keep 3: the rows of "db" go, its text stays until a sweep.
-    admission::insert(&pool, &[decision("api", "allowed")], 3, false)
+    assert_eq!(rows[305].id, 1);
+    let (page, _) = admission::list(&pool, &Default::default(), 2, 5)
         .await
-        .expect("insert");
-    assert_eq!(texts(&pool).await.len(), 3);
-    admission::insert(&pool, &[decision("api", "allowed")], 3, true)
+        .expect("list");
+    let names: Vec<&str> = page.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["db", "web-299"]);
+
+    // Keep 3: the first block goes whole, the second stays for its newest
+    // two decisions.
+    admission::insert(&pool, &[decision("api", "allowed")], 3)
         .await
         .expect("insert");
     assert_eq!(
         texts(&pool).await,
         vec!["allowed".to_owned(), warning.clone()]
     );
+    admission::insert(&pool, &[decision("api", "allowed")], 3)
+        .await
+        .expect("insert");
     let (rows, total) = admission::list(&pool, &Default::default(), 10, 0)
         .await
         .expect("list");
     assert_eq!(total, 3);
+    assert_eq!(admission::count(&pool).await.expect("count"), 3);
     let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["api", "api", "web-4"]);
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    assert_eq!(ids, [308, 307, 306]);
+    assert_eq!(
+        admission::namespaces(&pool).await.expect("namespaces"),
+        ["shop"]
+    );
+
+    // A filter counts only what it matches.
+    let warned = admission::Filter {
+        verdict: Some("warned".into()),
+        namespace: None,
+        scope: Some(vec!["shop".into()]),
+    };
+    assert_eq!(
+        admission::list(&pool, &warned, 10, 0)
+            .await
+            .expect("list")
+            .1,
+        3
+    );
+    let elsewhere = admission::Filter {
+        scope: Some(vec!["payments".into()]),
+        ..Default::default()
+    };
+    assert_eq!(
+        admission::list(&pool, &elsewhere, 10, 0)
+            .await
+            .expect("list")
+            .1,
+        0
+    );
+}
+
+/// A block that cannot be read is an error naming it, not a panic or a
+/// silently shorter log.
+#[sqlx::test(migrations = "../migrations")]
+async fn an_unreadable_admission_block_is_named(pool: SqlitePool) {
+    use portcullis::store::admission;
+    admission::insert(&pool, &[decision("api", "allowed")], 10)
+        .await
+        .expect("insert");
+    sqlx::query("INSERT INTO admission_blocks (id, n, decisions) VALUES (2, 1, '{\"m\": [')")
+        .execute(&pool)
+        .await
+        .expect("a broken block");
+    let e = admission::list(&pool, &Default::default(), 10, 0)
+        .await
+        .expect_err("a broken block");
+    assert!(e.to_string().contains("admission log block 2"), "{e}");
 }
 
 /// Every column of a decision comes back from the log as written, whatever
@@ -276,14 +338,9 @@ async fn a_logged_decision_keeps_every_column(pool: SqlitePool) {
     odd.mode = Some(portcullis::policy::assignments::Mode::Audit);
     odd.profile = "psp: 'legacy'".into();
     odd.dry_run = true;
-    admission::insert(
-        &pool,
-        &[decision("plain", "allowed"), odd.clone()],
-        10_000,
-        false,
-    )
-    .await
-    .expect("insert");
+    admission::insert(&pool, &[decision("plain", "allowed"), odd.clone()], 10_000)
+        .await
+        .expect("insert");
     let (rows, _) = admission::list(&pool, &Default::default(), 2, 0)
         .await
         .expect("list");
@@ -322,7 +379,8 @@ async fn a_logged_decision_keeps_every_column(pool: SqlitePool) {
     assert_eq!(rows[1].name, "plain");
 }
 
-/// A database written before messages were stored apart keeps its log.
+/// A database written before messages were stored apart, and before the log
+/// was stored in blocks, keeps its log.
 #[tokio::test]
 async fn the_admission_log_of_an_older_database_survives_the_migration() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -378,5 +436,15 @@ async fn the_admission_log_of_an_older_database_survives_the_migration() {
             ("web-0", "warned once")
         ]
     );
-    assert_eq!(texts(&pool).await.len(), 2);
+    // Each old row became a block of its own, its id kept: the next
+    // decision continues the sequence.
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    assert_eq!(ids, [3, 2, 1]);
+    portcullis::store::admission::insert(&pool, &[decision("api", "allowed")], 10_000)
+        .await
+        .expect("insert");
+    let (rows, total) = portcullis::store::admission::list(&pool, &Default::default(), 1, 0)
+        .await
+        .expect("list");
+    assert_eq!((total, rows[0].id, rows[0].name.as_str()), (4, 4, "api"));
 }
