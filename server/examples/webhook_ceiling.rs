@@ -272,6 +272,9 @@ async fn stages(file: &Path) -> anyhow::Result<()> {
             std::hint::black_box(portcullis::policy::profiles::evaluate(&profile, &template));
         });
     }
+    time("mark the last-applied configurations", &mut || {
+        std::hint::black_box(portcullis::admission::last_applied::mark(&body));
+    });
     time("whole review (answer + decision)", &mut || {
         std::hint::black_box(webhook.review(&body, false));
     });

@@ -16,6 +16,7 @@
 //! controllers and the garbage collector write) are allowed unjudged. An
 //! UPDATE of a workload is judged only when its pod template changed.
 
+pub mod last_applied;
 pub mod log;
 pub mod object;
 pub mod review;
@@ -211,12 +212,37 @@ impl Webhook {
         })
     }
 
-    /// The body is scanned once: the objects are read with the envelope
+    /// The body is parsed once: the objects are read with the envelope
     /// ([`object::Object`]). Only when that cannot judge the review (invalid
     /// input, old forms) is it parsed again with the objects left raw, for
     /// the manifest loader to read them or say precisely what is wrong.
+    ///
+    /// The fast read is of the body with its last-applied configurations
+    /// marked ([`last_applied`]), when every marker is one the object reader
+    /// skipped; otherwise of the body as it came.
     fn decide(&self, body: &[u8], mutate: bool, d: &mut Decision) -> Result<Response, String> {
-        if let Ok(review) = serde_json::from_slice::<review::ReviewOf<object::Lean>>(body) {
+        self.decide_marked(body, mutate, d, true)
+    }
+
+    /// [`Webhook::decide`], the marking optional (tests compare both).
+    fn decide_marked(
+        &self,
+        body: &[u8],
+        mutate: bool,
+        d: &mut Decision,
+        marking: bool,
+    ) -> Result<Response, String> {
+        let marked = if marking {
+            last_applied::mark(body).and_then(|(b, n)| {
+                serde_json::from_slice::<review::ReviewOf<object::Lean>>(&b)
+                    .ok()
+                    .filter(|r| marks(r) == n)
+            })
+        } else {
+            None
+        };
+        let fast = marked.or_else(|| serde_json::from_slice(body).ok());
+        if let Some(review) = fast {
             match self.decide_review(review, mutate, d) {
                 Ok(r) => return Ok(r),
                 Err(Some(message)) => return Err(message),
@@ -471,6 +497,15 @@ impl Webhook {
         }
         response
     }
+}
+
+/// The markers of [`last_applied`] the object reader skipped in a review's
+/// objects.
+fn marks(r: &review::ReviewOf<object::Lean>) -> usize {
+    r.request.as_ref().map_or(0, |req| {
+        req.object.as_ref().map_or(0, |o| o.0.marks)
+            + req.old_object.as_ref().map_or(0, |o| o.0.marks)
+    })
 }
 
 /// What a review judges of an object: its key and its pod template.
@@ -1201,5 +1236,142 @@ mod tests {
         assert_eq!(fast.template, slow.template);
         let ann = fast.template.metadata.annotations.expect("annotations");
         assert!(!ann.contains_key("kubectl.kubernetes.io/last-applied-configuration"));
+    }
+}
+
+#[cfg(test)]
+mod marking_tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// A demo cluster's webhook (shop: enforce baseline, warn and audit
+    /// restricted).
+    async fn webhook(pool: SqlitePool) -> Arc<Webhook> {
+        crate::cli::seed_if_empty(&pool).await.expect("seed");
+        let state = crate::AppState::load(pool).await.expect("state");
+        let cluster = crate::store::snapshots::latest(&state.pool)
+            .await
+            .expect("snapshot")
+            .expect("a snapshot")
+            .cluster;
+        Webhook::start(&state, Config::new(cluster), Arc::new(log::NoAlerts))
+            .await
+            .expect("webhook")
+    }
+
+    fn deployment(annotations: Value, template_annotations: Value, labels: Value) -> Value {
+        json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "shop", "annotations": annotations},
+            "spec": {"template": {
+                "metadata": {"labels": labels, "annotations": template_annotations},
+                "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}
+            }}
+        })
+    }
+
+    fn body(operation: &str, object: &Value, old: Option<&Value>) -> Vec<u8> {
+        json!({
+            "apiVersion": review::API_VERSION,
+            "kind": review::KIND,
+            "request": {
+                "uid": "u-1",
+                "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
+                "namespace": "shop",
+                "operation": operation,
+                "userInfo": {"username": "kubectl"},
+                "object": object,
+                "oldObject": old,
+            }
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    fn answer(w: &Webhook, body: &[u8], marking: bool) -> (Value, Value, String) {
+        let mut d = Decision::new(1, "c");
+        let response = match w.decide_marked(body, false, &mut d, marking) {
+            Ok(r) => r,
+            Err(message) => w.bad_input(&mut d, message),
+        };
+        (
+            serde_json::to_value(ReviewOut::new(response)).expect("answer"),
+            serde_json::to_value(&d).expect("decision"),
+            format!("{:?}", d.subject),
+        )
+    }
+
+    /// Whether the marked body's reading is the one used.
+    fn marked_reading_used(body: &[u8]) -> bool {
+        last_applied::mark(body).is_some_and(|(b, n)| {
+            serde_json::from_slice::<review::ReviewOf<object::Lean>>(&b)
+                .is_ok_and(|r| marks(&r) == n)
+        })
+    }
+
+    /// Marking the last-applied configurations changes no answer and no
+    /// logged decision, wherever the key is; the marked reading is used only
+    /// where the object reader skips the key.
+    #[sqlx::test(migrations = "../migrations")]
+    async fn marking_the_last_applied_configuration_changes_no_decision(pool: SqlitePool) {
+        let w = webhook(pool).await;
+        let applied = deployment(json!({"team": "shop"}), json!({}), json!({"app": "web"}));
+        let last = serde_json::to_string(&applied).expect("JSON");
+        let key = "kubectl.kubernetes.io/last-applied-configuration";
+        let in_metadata = deployment(json!({ key: last, "team": "shop" }), json!({}), json!({}));
+        let mut changed = in_metadata.clone();
+        changed["spec"]["template"]["spec"]["containers"][0]["image"] = json!("nginx:1.28");
+        let in_template = deployment(json!({ key: last }), json!({ key: "x" }), json!({}));
+        let as_label = deployment(json!({ key: last }), json!({}), json!({ key: "x" }));
+        let cases = [
+            (
+                "in metadata",
+                body("CREATE", &in_metadata, None),
+                true,
+                "warned",
+            ),
+            (
+                "an update, in both objects",
+                body("UPDATE", &changed, Some(&in_metadata)),
+                true,
+                "warned",
+            ),
+            (
+                "an update changing nothing checked",
+                body("UPDATE", &in_metadata, Some(&in_metadata)),
+                true,
+                "allowed",
+            ),
+            (
+                "also in the template's annotations",
+                body("CREATE", &in_template, None),
+                false,
+                "warned",
+            ),
+            (
+                "also as a label",
+                body("CREATE", &as_label, None),
+                false,
+                "warned",
+            ),
+            (
+                "pretty-printed",
+                serde_json::to_vec_pretty(
+                    &serde_json::from_slice::<Value>(&body("CREATE", &in_metadata, None))
+                        .expect("JSON"),
+                )
+                .expect("JSON"),
+                false,
+                "warned",
+            ),
+        ];
+        for (case, body, used, verdict) in cases {
+            assert_eq!(marked_reading_used(&body), used, "{case}");
+            let marked = answer(&w, &body, true);
+            assert_eq!(marked, answer(&w, &body, false), "{case}");
+            assert_eq!(marked.1["verdict"], verdict, "{case}: {marked:?}");
+        }
     }
 }

@@ -83,6 +83,9 @@ pub struct Object {
     pod_spec: Option<PodSpec>,
     /// The pod templates found at the [`SPEC_PATHS`], in reading order.
     templates: Vec<(&'static [&'static str], PodTemplateSpec)>,
+    /// How many last-applied configurations in `metadata.annotations` held
+    /// the marker of [`super::last_applied`] (0 or 1).
+    pub marks: usize,
 }
 
 impl Object {
@@ -394,7 +397,9 @@ impl<'de> Visitor<'de> for Top {
                 "kind" => out.kind = m.next_value()?,
                 "apiVersion" => out.api_version = m.next_value()?,
                 "metadata" => {
-                    out.metadata = m.next_value::<Option<SlimMeta>>()?.unwrap_or_default().0;
+                    let slim = m.next_value::<Option<SlimMeta>>()?.unwrap_or_default();
+                    out.metadata = slim.meta;
+                    out.marks = slim.marks;
                 }
                 "spec" => {
                     if let Some(spec) = m.next_value_seed(OrNull(SpecSeed { lean: self.lean }))? {
@@ -650,7 +655,11 @@ impl<'de> Visitor<'de> for LeanPodSpec {
 
 /// `metadata` without `managedFields` and the last-applied annotation.
 #[derive(Default)]
-struct SlimMeta(ObjectMeta);
+struct SlimMeta {
+    meta: ObjectMeta,
+    /// Last-applied configurations that held the marker.
+    marks: usize,
+}
 
 impl<'de> serde::Deserialize<'de> for SlimMeta {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -662,6 +671,7 @@ impl<'de> serde::Deserialize<'de> for SlimMeta {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<SlimMeta, A::Error> {
                 let mut meta = ObjectMeta::default();
+                let mut marks = 0;
                 while let Some(k) = m.next_key::<Cow<'de, str>>()? {
                     match k.as_ref() {
                         "name" => meta.name = m.next_value()?,
@@ -670,7 +680,13 @@ impl<'de> serde::Deserialize<'de> for SlimMeta {
                         "uid" => meta.uid = m.next_value()?,
                         "labels" => meta.labels = m.next_value()?,
                         "annotations" => {
-                            meta.annotations = m.next_value::<Option<Annotations>>()?.map(|a| a.0);
+                            if let Some(a) = m.next_value::<Option<Annotations>>()? {
+                                meta.annotations = Some(a.kept);
+                                marks = a.marks;
+                            } else {
+                                meta.annotations = None;
+                                marks = 0;
+                            }
                         }
                         "ownerReferences" => {
                             meta.owner_references =
@@ -681,7 +697,7 @@ impl<'de> serde::Deserialize<'de> for SlimMeta {
                         }
                     }
                 }
-                Ok(SlimMeta(meta))
+                Ok(SlimMeta { meta, marks })
             }
         }
         d.deserialize_map(Visit)
@@ -689,7 +705,12 @@ impl<'de> serde::Deserialize<'de> for SlimMeta {
 }
 
 /// Annotations without the last-applied configuration.
-struct Annotations(BTreeMap<String, String>);
+struct Annotations {
+    kept: BTreeMap<String, String>,
+    /// Whether the last-applied configuration held the marker (a repeated
+    /// key: its last value, as for any other).
+    marks: usize,
+}
 
 impl<'de> serde::Deserialize<'de> for Annotations {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -700,18 +721,65 @@ impl<'de> serde::Deserialize<'de> for Annotations {
                 f.write_str("a map of annotations")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Annotations, A::Error> {
-                let mut out = BTreeMap::new();
+                let mut kept = BTreeMap::new();
+                let mut marks = 0;
                 while let Some(k) = m.next_key::<Cow<'de, str>>()? {
                     if k == LAST_APPLIED {
-                        m.next_value::<IgnoredAny>()?;
+                        marks = usize::from(m.next_value::<Marked>()?.0);
                     } else {
-                        out.insert(k.into_owned(), m.next_value()?);
+                        kept.insert(k.into_owned(), m.next_value()?);
                     }
                 }
-                Ok(Annotations(out))
+                Ok(Annotations { kept, marks })
             }
         }
         d.deserialize_map(Visit)
+    }
+}
+
+/// Any value, skipped; whether it was the marker of
+/// [`super::last_applied`].
+struct Marked(bool);
+
+impl<'de> serde::Deserialize<'de> for Marked {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> Visitor<'de> for Visit {
+            type Value = Marked;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Marked, E> {
+                Ok(Marked(v == super::last_applied::MARKED))
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Marked, E> {
+                Ok(Marked(false))
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Marked, E> {
+                Ok(Marked(false))
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Marked, E> {
+                Ok(Marked(false))
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Marked, E> {
+                Ok(Marked(false))
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Marked, E> {
+                Ok(Marked(false))
+            }
+            fn visit_none<E: serde::de::Error>(self) -> Result<Marked, E> {
+                Ok(Marked(false))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut s: A) -> Result<Marked, A::Error> {
+                while s.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Marked(false))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Marked, A::Error> {
+                while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Marked(false))
+            }
+        }
+        d.deserialize_any(Visit)
     }
 }
 
