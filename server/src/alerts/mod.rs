@@ -126,12 +126,7 @@ pub async fn sync(
 
     // IMMEDIATE: the read of live alerts and the writes see one state.
     let mut tx = crate::store::write_tx(pool).await?;
-    let newest: Option<i64> = sqlx::query_scalar(
-        "SELECT id FROM snapshots WHERE cluster = ? ORDER BY taken_at DESC, id DESC LIMIT 1",
-    )
-    .bind(cluster)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let newest = store::snapshots::newest_id_of(&mut tx, cluster).await?;
     if newest != Some(snapshot) {
         report.stale = true;
         return Ok(report);
@@ -414,14 +409,9 @@ pub async fn raise_admission(
         let (snapshot, routes) = match &opening {
             Some(o) => o,
             None => {
-                let snapshot: i64 = sqlx::query_scalar(
-                    "SELECT id FROM snapshots WHERE cluster = ?
-                     ORDER BY taken_at DESC, id DESC LIMIT 1",
-                )
-                .bind(cluster)
-                .fetch_optional(&mut *tx)
-                .await?
-                .unwrap_or(0);
+                let snapshot = store::snapshots::newest_id_of(&mut tx, cluster)
+                    .await?
+                    .unwrap_or(0);
                 let routes = store::notifications::routes_in(&mut tx).await?;
                 opening.insert((snapshot, routes))
             }

@@ -272,6 +272,20 @@ pub async fn latest_of(pool: &SqlitePool, cluster: &str) -> Result<Option<Snapsh
     .await
 }
 
+/// The id of the newest snapshot of one cluster, inside a transaction (the
+/// alert sync compares it with the snapshot it evaluated).
+pub async fn newest_id_of(
+    conn: &mut sqlx::SqliteConnection,
+    cluster: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM snapshots WHERE cluster = ? ORDER BY taken_at DESC, id DESC LIMIT 1",
+    )
+    .bind(cluster)
+    .fetch_optional(conn)
+    .await
+}
+
 pub async fn count(pool: &SqlitePool) -> Result<i64, sqlx::Error> {
     let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM snapshots")
         .fetch_one(pool)
