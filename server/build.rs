@@ -25,7 +25,11 @@ fn files(dir: &Path, exts: &[&str]) -> Vec<std::path::PathBuf> {
 }
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    // Read at run time, not compiled in with `env!`: a build script binary that
+    // cargo reuses for a checkout elsewhere must still read this checkout's files.
+    let manifest_dir =
+        std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR is set by cargo");
+    let root = Path::new(&manifest_dir).join("..");
     let seed = root.join("seed");
     let stat = root.join("static");
     println!("cargo:rerun-if-changed={}", seed.display());
@@ -34,7 +38,13 @@ fn main() {
     let mut code = String::from(
         "/// The demo cluster: (file name, YAML text).\npub static SEED: &[(&str, &str)] = &[\n",
     );
-    for f in files(&seed, &["yaml", "yml", "json"]) {
+    let seed_files = files(&seed, &["yaml", "yml", "json"]);
+    assert!(
+        !seed_files.is_empty(),
+        "no demo cluster manifests in {}",
+        seed.display()
+    );
+    for f in seed_files {
         println!("cargo:rerun-if-changed={}", f.display());
         let rel = f.strip_prefix(&root).unwrap_or(&f).display().to_string();
         let _ = writeln!(
@@ -44,7 +54,13 @@ fn main() {
         );
     }
     code.push_str("];\n\n/// Front-end files: (name under /static/, bytes).\npub static STATIC: &[(&str, &[u8])] = &[\n");
-    for f in files(&stat, &["js", "css", "svg", "png", "ico"]) {
+    let static_files = files(&stat, &["js", "css", "svg", "png", "ico"]);
+    assert!(
+        !static_files.is_empty(),
+        "no front-end files in {}",
+        stat.display()
+    );
+    for f in static_files {
         println!("cargo:rerun-if-changed={}", f.display());
         let rel = f.strip_prefix(&stat).unwrap_or(&f).display().to_string();
         let _ = writeln!(
