@@ -35,6 +35,39 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use crate::model::{PodTemplate, WORKLOAD_KINDS, template_path};
 
+/// A map key, borrowed from the text when it has no escapes (`Cow<str>`'s
+/// own `Deserialize` always copies: a string for every key read).
+pub(crate) struct Key<'de>(pub Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Key<'de>, D::Error> {
+        struct Visit;
+        impl<'de> Visitor<'de> for Visit {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(s.to_owned())))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(s)))
+            }
+        }
+        d.deserialize_str(Visit)
+    }
+}
+
+/// The next key of `m`, borrowed when it can be ([`Key`]).
+pub(crate) fn next_key<'de, A: MapAccess<'de>>(
+    m: &mut A,
+) -> Result<Option<Cow<'de, str>>, A::Error> {
+    Ok(m.next_key::<Key<'de>>()?.map(|k| k.0))
+}
+
 /// The annotation holding a copy of the whole object: never read by a check.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
@@ -328,7 +361,7 @@ impl<'de> serde::Deserialize<'de> for Kept {
             // null is unset, unknown keys are skipped.
             fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Kept, A::Error> {
                 let mut c = Kept::default();
-                while let Some(k) = m.next_key::<Cow<'de, str>>()? {
+                while let Some(k) = next_key(&mut m)? {
                     match k.as_ref() {
                         "name" => c.name = m.next_value()?,
                         "image" => c.image = m.next_value()?,
@@ -392,7 +425,7 @@ impl<'de> Visitor<'de> for Top {
 
     fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Object, A::Error> {
         let mut out = Object::default();
-        while let Some(k) = m.next_key::<Cow<'de, str>>()? {
+        while let Some(k) = next_key(&mut m)? {
             match k.as_ref() {
                 "kind" => out.kind = m.next_value()?,
                 "apiVersion" => out.api_version = m.next_value()?,
@@ -498,7 +531,7 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for PodFields<'_, A> {
         seed: K,
     ) -> Result<Option<K::Value>, A::Error> {
         loop {
-            let Some(k) = self.map.next_key::<Cow<'de, str>>()? else {
+            let Some(k) = next_key(&mut self.map)? else {
                 *self.ended = true;
                 return Ok(None);
             };
@@ -560,7 +593,7 @@ impl<'de> Visitor<'de> for AtPath {
 
     fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
         let mut out = None;
-        while let Some(k) = m.next_key::<Cow<'de, str>>()? {
+        while let Some(k) = next_key(&mut m)? {
             if self.rest.first() == Some(&k.as_ref()) {
                 out = template_at(&mut m, &self.rest[1..], self.lean)?;
             } else {
@@ -615,7 +648,7 @@ impl<'de> Visitor<'de> for LeanTemplate {
 
     fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
         let mut out = PodTemplateSpec::default();
-        while let Some(k) = m.next_key::<Cow<'de, str>>()? {
+        while let Some(k) = next_key(&mut m)? {
             match k.as_ref() {
                 "metadata" => out.metadata = m.next_value()?,
                 "spec" => out.spec = m.next_value_seed(OrNull(LeanPodSpec))?,
@@ -672,7 +705,7 @@ impl<'de> serde::Deserialize<'de> for SlimMeta {
             fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<SlimMeta, A::Error> {
                 let mut meta = ObjectMeta::default();
                 let mut marks = 0;
-                while let Some(k) = m.next_key::<Cow<'de, str>>()? {
+                while let Some(k) = next_key(&mut m)? {
                     match k.as_ref() {
                         "name" => meta.name = m.next_value()?,
                         "generateName" => meta.generate_name = m.next_value()?,
@@ -723,7 +756,7 @@ impl<'de> serde::Deserialize<'de> for Annotations {
             fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Annotations, A::Error> {
                 let mut kept = BTreeMap::new();
                 let mut marks = 0;
-                while let Some(k) = m.next_key::<Cow<'de, str>>()? {
+                while let Some(k) = next_key(&mut m)? {
                     if k == LAST_APPLIED {
                         marks = usize::from(m.next_value::<Marked>()?.0);
                     } else {
@@ -856,6 +889,31 @@ mod tests {
         assert!(o.template("Deployment").is_none());
         let t = o.template("Pod").expect("pod spec");
         assert_eq!(t.spec.host_pid, Some(true));
+    }
+
+    #[test]
+    fn keys_written_with_escapes_are_the_same_keys() {
+        // Keys are borrowed from the text when they can be, and unescaped
+        // when they must be: both read alike, at every level.
+        let plain = r#"{"kind":"Deployment","metadata":{"name":"web","annotations":{"a":"1"}},"spec":{"template":{"metadata":{"labels":{"x":"y"}},"spec":{"hostPID":true,"containers":[{"name":"c","image":"web:1","securityContext":{"privileged":true}}]}}}}"#;
+        let escaped = r#"{"kind":"Deployment","metadata":{"name":"web","annotations":{"a":"1"}},"spec":{"template":{"metadata":{"labels":{"x":"y"}},"spec":{"hostPID":true,"containers":[{"name":"c","image":"web:1","securityContext":{"privileged":true}}]}}}}"#;
+        for lean in [false, true] {
+            let read = |raw: &str| {
+                let o = if lean { read_lean(raw) } else { read(raw) };
+                let mut o = o.expect("object");
+                let template = o.template("Deployment").expect("template");
+                (o.kind, o.metadata.name, o.metadata.annotations, template)
+            };
+            let got = read(escaped);
+            assert_eq!(got, read(plain));
+            let (kind, name, _, template) = got;
+            assert_eq!(
+                (kind.as_deref(), name.as_deref()),
+                (Some("Deployment"), Some("web"))
+            );
+            assert_eq!(template.spec.host_pid, Some(true));
+            assert_eq!(template.spec.containers[0].name, "c");
+        }
     }
 
     #[test]
