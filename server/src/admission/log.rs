@@ -70,6 +70,57 @@ pub struct Subject {
     pub failed: Vec<(Applied, Vec<Violation>)>,
 }
 
+impl Subject {
+    /// Everything equal: the key, the labels, and for each failed mode the
+    /// very profile (by pointer), where it came from and the violations.
+    fn same(&self, other: &Subject) -> bool {
+        self.key == other.key
+            && self.labels == other.labels
+            && self.failed.len() == other.failed.len()
+            && self
+                .failed
+                .iter()
+                .zip(&other.failed)
+                .all(|((x, xv), (y, yv))| {
+                    Arc::ptr_eq(&x.profile, &y.profile)
+                        && x.mode == y.mode
+                        && x.source == y.source
+                        && x.assignment == y.assignment
+                        && xv == yv
+                })
+    }
+}
+
+/// How many recent subjects [`Subjects`] keeps.
+const SUBJECTS: usize = 16;
+
+/// The subjects of recent failed reviews, so that repeats of one failure (a
+/// client retrying, a controller creating replicas from one template, a
+/// namespace audited against a stricter profile) share one [`Subject`]: the
+/// log writer, on another thread, then drops a reference instead of freeing
+/// a copy of every violation, and the alert sink tells repeats by pointer.
+#[derive(Default)]
+pub struct Subjects(std::sync::Mutex<std::collections::VecDeque<Arc<Subject>>>);
+
+impl Subjects {
+    /// `subject`, or an equal one shared by an earlier decision.
+    pub fn share(&self, subject: Subject) -> Arc<Subject> {
+        // A poisoned lock only means another review panicked while holding
+        // it; the list of shared subjects is still whole.
+        let mut recent = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        // The most recently used first: a burst of one failure finds it at once.
+        let subject = match recent.iter().position(|s| s.same(&subject)) {
+            Some(i) => recent.remove(i).unwrap_or_else(|| Arc::new(subject)),
+            None => {
+                recent.truncate(SUBJECTS - 1);
+                Arc::new(subject)
+            }
+        };
+        recent.push_front(subject.clone());
+        subject
+    }
+}
+
 fn verdict_str<S: serde::Serializer>(v: &ReviewVerdict, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(v.as_str())
 }
@@ -121,6 +172,9 @@ impl Decision {
         let (Some(a), Some(b)) = (&self.subject, &other.subject) else {
             return false;
         };
+        if Arc::ptr_eq(a, b) {
+            return self.cluster == other.cluster;
+        }
         self.cluster == other.cluster
             && a.key == b.key
             && a.labels == b.labels
@@ -273,4 +327,86 @@ async fn write(pool: &SqlitePool, sink: &dyn AlertSink, batch: &mut Vec<Decision
         tracing::warn!(error = %e, decisions = batch.len(), "cannot write the admission log");
     }
     batch.clear();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Control;
+    use crate::policy::assignments::Source;
+    use crate::policy::profiles::Profile;
+
+    fn subject(name: &str, profile: &Arc<Profile>, detail: &str) -> Subject {
+        Subject {
+            key: WorkloadKey {
+                namespace: "shop".into(),
+                kind: "Deployment".into(),
+                name: name.into(),
+            },
+            labels: Some(BTreeMap::from([("app".into(), name.into())])),
+            failed: vec![(
+                Applied {
+                    profile: profile.clone(),
+                    mode: Mode::Audit,
+                    source: Source::Namespace,
+                    assignment: Some(1),
+                },
+                vec![Violation {
+                    check: "runAsNonRoot".into(),
+                    control: Control::Users,
+                    reason: "runAsNonRoot != true".into(),
+                    detail: detail.into(),
+                    containers: vec!["web".into()],
+                    field: None,
+                    policy: None,
+                }],
+            )],
+        }
+    }
+
+    #[test]
+    fn repeats_of_a_failure_share_one_subject_and_others_do_not() {
+        let restricted = Arc::new(Profile::preset("restricted").expect("preset"));
+        let baseline = Arc::new(Profile::preset("baseline").expect("preset"));
+        let subjects = Subjects::default();
+        let first = subjects.share(subject("web", &restricted, "d"));
+        let again = subjects.share(subject("web", &restricted, "d"));
+        assert!(Arc::ptr_eq(&first, &again));
+        // Anything different is its own: another object, another detail,
+        // another (even equal-looking) profile.
+        for other in [
+            subject("api", &restricted, "d"),
+            subject("web", &restricted, "e"),
+            subject("web", &baseline, "d"),
+            subject(
+                "web",
+                &Arc::new(Profile::preset("restricted").expect("preset")),
+                "d",
+            ),
+        ] {
+            let shared = subjects.share(other);
+            assert!(!Arc::ptr_eq(&first, &shared), "{:?}", shared.key);
+        }
+        // Bounded: after SUBJECTS others, the first is forgotten.
+        for i in 0..SUBJECTS {
+            subjects.share(subject(&format!("w{i}"), &restricted, "d"));
+        }
+        let later = subjects.share(subject("web", &restricted, "d"));
+        assert!(!Arc::ptr_eq(&first, &later));
+        assert!(later.same(&first));
+    }
+
+    #[test]
+    fn decisions_sharing_a_subject_have_the_same_findings_only_in_one_cluster() {
+        let restricted = Arc::new(Profile::preset("restricted").expect("preset"));
+        let shared = Arc::new(subject("web", &restricted, "d"));
+        let mut a = Decision::new(1, "prod");
+        a.subject = Some(shared.clone());
+        let mut b = Decision::new(2, "prod");
+        b.subject = Some(shared.clone());
+        let mut c = Decision::new(3, "staging");
+        c.subject = Some(shared);
+        assert!(a.same_findings(&b));
+        assert!(!a.same_findings(&c));
+    }
 }

@@ -125,6 +125,8 @@ pub struct Webhook {
     rules: Arc<RulesHandle>,
     namespaces: Arc<NamespaceLabels>,
     log: log::LogHandle,
+    /// Failed reviews' subjects, shared between repeats.
+    subjects: log::Subjects,
     pool: SqlitePool,
 }
 
@@ -154,6 +156,7 @@ impl Webhook {
         }
         Ok(Arc::new(Webhook {
             log: log::spawn(state.pool.clone(), alerts),
+            subjects: log::Subjects::default(),
             config,
             rules: state.rules.clone(),
             namespaces,
@@ -489,7 +492,7 @@ impl Webhook {
         }
         if !d.dry_run && failed {
             let mut template = mutated.unwrap_or(w.template);
-            d.subject = Some(Arc::new(log::Subject {
+            d.subject = Some(self.subjects.share(log::Subject {
                 key: w.key,
                 labels: template.metadata.labels.take(),
                 failed: violations,
@@ -756,7 +759,7 @@ impl<'de> serde::Deserialize<'de> for Annotations {
                 mut m: A,
             ) -> Result<Annotations, A::Error> {
                 let mut out = serde_json::Map::new();
-                while let Some(k) = m.next_key::<std::borrow::Cow<'de, str>>()? {
+                while let Some(k) = object::next_key(&mut m)? {
                     if k == "kubectl.kubernetes.io/last-applied-configuration" {
                         m.next_value::<serde::de::IgnoredAny>()?;
                     } else {
