@@ -352,9 +352,9 @@ mod tests {
                     assignment: Some(1),
                 },
                 vec![Violation {
-                    check: "runAsNonRoot".into(),
+                    check: "runAsNonRoot",
                     control: Control::Users,
-                    reason: "runAsNonRoot != true".into(),
+                    reason: "runAsNonRoot != true",
                     detail: detail.into(),
                     containers: vec!["web".into()],
                     field: None,

@@ -296,7 +296,7 @@ fn per_container(
 
 fn text(v: &Violation) -> String {
     if v.detail.is_empty() {
-        v.reason.clone()
+        v.reason.to_owned()
     } else {
         format!("{} ({})", v.reason, v.detail)
     }

@@ -154,8 +154,8 @@ fn evaluate_one(profile: &Profile, w: &Workload, with_fixes: bool) -> CheckResul
             .iter()
             .zip(found)
             .map(|(v, fix)| ViolationOut {
-                check: v.check.clone(),
-                reason: v.reason.clone(),
+                check: v.check.to_owned(),
+                reason: v.reason.to_owned(),
                 detail: v.detail.clone(),
                 containers: v.containers.clone(),
                 field: v.field.clone(),

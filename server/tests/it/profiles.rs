@@ -46,10 +46,10 @@ fn fixes_clear_the_conformance_failures() {
                     path.file_name().and_then(|n| n.to_str()).unwrap_or("")
                 );
                 for (v, fix) in fixes::with_fixes(&profile, &t, &verdict) {
-                    *seen.entry(v.check.clone()).or_default() += 1;
+                    *seen.entry(v.check.to_owned()).or_default() += 1;
                     match fix {
                         None => unfixed
-                            .entry(v.check.clone())
+                            .entry(v.check.to_owned())
                             .or_default()
                             .push(name.clone()),
                         Some(f) => {

@@ -79,7 +79,7 @@ struct Key {
 
 fn key(v: &Violation, t: &PodTemplate) -> Key {
     Key {
-        check: v.check.clone(),
+        check: v.check.to_owned(),
         policy: v.policy.clone(),
         field: v.field.as_deref().map(|f| stable_field(f, t)),
     }
@@ -305,7 +305,7 @@ fn candidates(profile: &Profile, t: &PodTemplate, v: &Violation) -> Vec<Candidat
             };
             psp_candidates(p, t, field, v.control)
         }
-        _ => pss_candidates(&v.check, t),
+        _ => pss_candidates(v.check, t),
     }
 }
 

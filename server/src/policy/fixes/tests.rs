@@ -17,11 +17,11 @@ fn seed_coverage() -> (BTreeMap<String, usize>, BTreeMap<String, usize>) {
         for w in &inv.workloads {
             let verdict = evaluate(&profile, &w.template);
             for (v, fix) in with_fixes(&profile, &w.template, &verdict) {
-                *seen.entry(v.check.clone()).or_insert(0) += 1;
+                *seen.entry(v.check.to_owned()).or_insert(0) += 1;
                 match fix {
                     None => {
                         eprintln!("no fix: {} under {}: {}", w.key, profile.name, v.text());
-                        *missing.entry(v.check.clone()).or_insert(0) += 1
+                        *missing.entry(v.check.to_owned()).or_insert(0) += 1
                     }
                     Some(fix) => {
                         // Independently: apply the YAML the user sees, re-evaluate.

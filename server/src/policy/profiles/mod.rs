@@ -319,10 +319,10 @@ spec:
 pub struct Violation {
     /// The Pod Security Standards check ID (`hostNamespaces`), or for a
     /// PodSecurityPolicy the control's slug (`privileged`, `host-path`).
-    pub check: String,
+    pub check: &'static str,
     pub control: Control,
     /// Short plain words: `host namespaces`, `privileged`.
-    pub reason: String,
+    pub reason: &'static str,
     /// The specifics, as pod-security-admission or PodSecurityPolicy printed them.
     pub detail: String,
     /// The containers involved; empty for pod-level findings.
@@ -339,19 +339,19 @@ impl Violation {
     /// `reason (detail)`, or `reason` when the detail is empty.
     pub fn text(&self) -> String {
         if self.detail.is_empty() {
-            self.reason.clone()
+            self.reason.to_owned()
         } else {
             format!("{} ({})", self.reason, self.detail)
         }
     }
 
-    fn from_pss(v: &pss::Violation) -> Self {
+    fn from_pss(v: pss::Violation) -> Self {
         Self {
-            check: v.check.to_owned(),
+            check: v.check,
             control: v.control,
-            reason: v.reason.clone(),
-            detail: v.detail.clone(),
-            containers: v.containers.clone(),
+            reason: v.reason,
+            detail: v.detail,
+            containers: v.containers,
             field: None,
             policy: None,
         }
@@ -360,9 +360,9 @@ impl Violation {
     fn from_psp(e: &FieldError, template: &PodTemplate) -> Self {
         let detail = e.to_string();
         Self {
-            check: e.control.slug().to_owned(),
+            check: e.control.slug(),
             control: e.control,
-            reason: reason_words(e.control).to_owned(),
+            reason: reason_words(e.control),
             detail,
             containers: container_of_field(&e.field, template).into_iter().collect(),
             field: Some(e.field.clone()),
@@ -519,7 +519,7 @@ pub fn evaluate(profile: &Profile, template: &PodTemplate) -> Verdict {
         if !e.allowed() {
             verdict.allowed = false;
             messages.push(e.message());
-            violations.extend(e.violations.iter().map(Violation::from_pss));
+            violations.extend(e.violations.into_iter().map(Violation::from_pss));
         }
     }
     if let Some(a) = admission {
@@ -538,7 +538,12 @@ pub fn evaluate(profile: &Profile, template: &PodTemplate) -> Verdict {
             violations.extend(a.errors.iter().map(|e| Violation::from_psp(e, template)));
         }
     }
-    verdict.message = messages.join("; ");
+    let mut messages = messages.into_iter();
+    verdict.message = messages.next().unwrap_or_default();
+    for m in messages {
+        verdict.message.push_str("; ");
+        verdict.message.push_str(&m);
+    }
     verdict.violations = violations;
     verdict
 }

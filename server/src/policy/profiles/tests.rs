@@ -125,7 +125,7 @@ fn a_level_gives_the_exact_pod_security_verdict() {
     assert!(!v.allowed);
     assert_eq!(v.message, e.message());
     assert_eq!(v.profile, "baseline:v1.30");
-    let checks: Vec<&str> = v.violations.iter().map(|x| x.check.as_str()).collect();
+    let checks: Vec<&str> = v.violations.iter().map(|x| x.check).collect();
     assert_eq!(checks, ["hostNamespaces", "privileged"]);
     assert!(v.violations.iter().all(|x| x.field.is_none()));
     assert!(v.patch.is_empty() && v.policy.is_none());

@@ -21,7 +21,7 @@ use crate::model::Control;
 #[derive(Debug)]
 pub(super) struct Found {
     pub control: Control,
-    pub reason: String,
+    pub reason: &'static str,
     pub detail: String,
     pub containers: Vec<String>,
 }
@@ -29,13 +29,13 @@ pub(super) struct Found {
 impl Found {
     fn new(
         control: Control,
-        reason: &str,
+        reason: &'static str,
         detail: String,
         containers: Vec<String>,
     ) -> Option<Self> {
         Some(Self {
             control,
-            reason: reason.to_owned(),
+            reason,
             detail,
             containers,
         })
@@ -145,13 +145,24 @@ fn join<S: AsRef<str>>(items: impl IntoIterator<Item = S>, sep: &str) -> String 
     out
 }
 
-/// `container "a"` or `containers "a", "b"`.
-fn containers_phrase(names: &[&str]) -> String {
-    format!(
-        "{} {}",
-        pluralize("container", "containers", names.len()),
-        join_quote(names)
-    )
+/// `container "a"` or `containers "a", "b"`, written where it is formatted.
+fn containers_phrase<'a>(names: &'a [&'a str]) -> ContainersPhrase<'a> {
+    ContainersPhrase(names)
+}
+
+struct ContainersPhrase<'a>(&'a [&'a str]);
+
+impl std::fmt::Display for ContainersPhrase<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(pluralize("container", "containers", self.0.len()))?;
+        f.write_str(" ")?;
+        for (i, name) in self.0.iter().enumerate() {
+            f.write_str(if i == 0 { "\"" } else { ", \"" })?;
+            f.write_str(name)?;
+            f.write_str("\"")?;
+        }
+        Ok(())
+    }
 }
 
 /// Sorted, without duplicates: what upstream gets from a `sets.String`.
@@ -332,7 +343,7 @@ pub(super) fn app_armor_profile_1_0(meta: &ObjectMeta, spec: &PodSpec) -> Option
         setters.push("pod".to_owned());
     }
     if !bad_containers.is_empty() {
-        setters.push(containers_phrase(&bad_containers));
+        setters.push(containers_phrase(&bad_containers).to_string());
     }
     let mut values: Vec<String> = set(bad_values).into_iter().map(str::to_owned).collect();
     let mut containers = owned(&bad_containers);
@@ -867,7 +878,7 @@ pub(super) fn run_as_non_root_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Foun
             setters.push("pod".to_owned());
         }
         if !explicit.is_empty() {
-            setters.push(containers_phrase(&explicit));
+            setters.push(containers_phrase(&explicit).to_string());
         }
         return Found::new(
             Control::Users,
@@ -919,7 +930,7 @@ pub(super) fn run_as_user_1_23(_: &ObjectMeta, spec: &PodSpec) -> Option<Found> 
         setters.push("pod".to_owned());
     }
     if !bad.is_empty() {
-        setters.push(containers_phrase(&bad));
+        setters.push(containers_phrase(&bad).to_string());
     }
     Found::new(
         Control::Users,
@@ -994,7 +1005,7 @@ fn se_linux_options(spec: &PodSpec, engine_allowed: bool) -> Option<Found> {
         setters.push("pod".to_owned());
     }
     if !bad.is_empty() {
-        setters.push(containers_phrase(&bad));
+        setters.push(containers_phrase(&bad).to_string());
     }
     let bad_types = set(bad_types);
     let mut data: Vec<String> = Vec::new();
@@ -1121,7 +1132,7 @@ fn seccomp_explicit(pod_bad: bool, bad: &[&str], values: &[&str]) -> Option<Foun
         setters.push("pod".to_owned());
     }
     if !bad.is_empty() {
-        setters.push(containers_phrase(bad));
+        setters.push(containers_phrase(bad).to_string());
     }
     Found::new(
         Control::Seccomp,
@@ -1281,7 +1292,7 @@ pub(super) fn windows_host_process_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option
         setters.push("pod".to_owned());
     }
     if !bad.is_empty() {
-        setters.push(containers_phrase(&bad));
+        setters.push(containers_phrase(&bad).to_string());
     }
     Found::new(
         Control::Privileged,

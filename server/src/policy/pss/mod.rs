@@ -208,7 +208,7 @@ pub struct Violation {
     pub check: &'static str,
     /// The control the check belongs to (see [`check_control`] for the mapping).
     pub control: Control,
-    pub reason: String,
+    pub reason: &'static str,
     pub detail: String,
     /// The containers involved, in the order the message names them; empty for
     /// pod-level findings. For `appArmorProfile` this includes the containers
@@ -226,7 +226,7 @@ impl Violation {
     }
 
     fn write_text(&self, out: &mut String) {
-        out.push_str(&self.reason);
+        out.push_str(self.reason);
         if !self.detail.is_empty() {
             out.push_str(" (");
             out.push_str(&self.detail);
@@ -263,7 +263,7 @@ impl Evaluation {
 
     /// The reasons alone, without details, joined with `, ` (upstream `ForbiddenReason()`).
     pub fn reasons_only(&self) -> String {
-        let reasons: Vec<&str> = self.violations.iter().map(|v| v.reason.as_str()).collect();
+        let reasons: Vec<&str> = self.violations.iter().map(|v| v.reason).collect();
         reasons.join(", ")
     }
 

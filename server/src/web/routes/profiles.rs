@@ -956,7 +956,7 @@ pub fn verdict_view(entry: &Entry, template: &PodTemplate, kind: &str) -> Verdic
         .iter()
         .zip(found)
         .map(|(x, fix): (_, Option<Fix>)| ViolationView {
-            check: x.check.clone(),
+            check: x.check.to_owned(),
             text: x.text(),
             field: x.field.clone(),
             policy: x.policy.clone(),
