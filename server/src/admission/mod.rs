@@ -235,16 +235,19 @@ impl Webhook {
         d: &mut Decision,
         marking: bool,
     ) -> Result<Response, String> {
+        // The fast read checks UTF-8 once for the whole body, not string by
+        // string (any error is the slow path's to word).
+        let read = |b: &[u8]| {
+            std::str::from_utf8(b)
+                .ok()
+                .and_then(|s| serde_json::from_str::<review::ReviewOf<object::Lean>>(s).ok())
+        };
         let marked = if marking {
-            last_applied::mark(body).and_then(|(b, n)| {
-                serde_json::from_slice::<review::ReviewOf<object::Lean>>(&b)
-                    .ok()
-                    .filter(|r| marks(r) == n)
-            })
+            last_applied::mark(body).and_then(|(b, n)| read(&b).filter(|r| marks(r) == n))
         } else {
             None
         };
-        let fast = marked.or_else(|| serde_json::from_slice(body).ok());
+        let fast = marked.or_else(|| read(body));
         if let Some(review) = fast {
             match self.decide_review(review, mutate, d) {
                 Ok(r) => return Ok(r),
@@ -1375,6 +1378,42 @@ mod marking_tests {
             let marked = answer(&w, &body, true);
             assert_eq!(marked, answer(&w, &body, false), "{case}");
             assert_eq!(marked.1["verdict"], verdict, "{case}: {marked:?}");
+        }
+    }
+
+    /// JSON is UTF-8: a body that is not is refused whatever the bytes are
+    /// in, even a field no check reads, with the position of the error.
+    #[sqlx::test(migrations = "../migrations")]
+    async fn a_body_that_is_not_utf_8_is_refused(pool: SqlitePool) {
+        let w = webhook(pool).await;
+        let key = "kubectl.kubernetes.io/last-applied-configuration";
+        let mut object = deployment(json!({ key: "{}" }), json!({}), json!({"app": "web"}));
+        object["spec"]["template"]["spec"]["containers"][0]["env"] =
+            json!([{"name": "MODE", "value": "PLACEHOLDER"}]);
+        let good = body("CREATE", &object, None);
+        assert_eq!(answer(&w, &good, true).1["verdict"], "warned");
+        for bad in [
+            b"caf\xe9".as_slice(), // Latin-1, in an env value (skipped by the reader)
+            b"\xff\xfe",
+        ] {
+            let text = String::from_utf8(good.clone()).expect("UTF-8");
+            let at = text.find("PLACEHOLDER").expect("placeholder");
+            let mut body = good[..at].to_vec();
+            body.extend_from_slice(bad);
+            body.extend_from_slice(&good[at + "PLACEHOLDER".len()..]);
+            for marking in [true, false] {
+                let (answer, decision, _) = answer(&w, &body, marking);
+                assert_eq!(decision["verdict"], "error", "{answer}");
+                assert_eq!(answer["response"]["status"]["code"], 400, "{answer}");
+                let message = answer["response"]["status"]["message"]
+                    .as_str()
+                    .unwrap_or("");
+                assert!(
+                    message.contains("not an AdmissionReview in JSON")
+                        && message.contains("column"),
+                    "{message}"
+                );
+            }
         }
     }
 }
