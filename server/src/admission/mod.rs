@@ -292,16 +292,18 @@ impl Webhook {
         let Some(mut req) = review.request else {
             return Err(Some("request is missing".into()));
         };
-        d.uid.clone_from(&req.uid);
-        d.operation.clone_from(&req.operation);
+        // Moved where the request is not read again; the object readers
+        // still read its kind, name and namespace.
+        d.uid = std::mem::take(&mut req.uid);
+        d.operation = std::mem::take(&mut req.operation);
         d.kind.clone_from(&req.kind.kind);
         d.namespace = req.namespace.clone().unwrap_or_default();
         d.name = req.name.clone().unwrap_or_default();
-        d.user.clone_from(&req.user_info.username);
+        d.user = std::mem::take(&mut req.user_info.username);
         d.dry_run = req.dry_run.unwrap_or(false);
 
-        if !matches!(req.operation.as_str(), "CREATE" | "UPDATE") {
-            return Self::allow(d, format!("operation {} is not reviewed", req.operation));
+        if !matches!(d.operation.as_str(), "CREATE" | "UPDATE") {
+            return Self::allow(d, format!("operation {} is not reviewed", d.operation));
         }
         match req.sub_resource.as_deref() {
             None | Some("") | Some("ephemeralcontainers") => {}
@@ -318,7 +320,7 @@ impl Webhook {
         d.namespace.clone_from(&w.key.namespace);
         d.name.clone_from(&w.key.name);
 
-        if req.operation == "UPDATE"
+        if d.operation == "UPDATE"
             && let Some(old) = old_object
         {
             match old.workload(&req, "request.oldObject") {
@@ -343,9 +345,8 @@ impl Webhook {
         if cfg.exempt_namespaces.contains(&w.key.namespace) {
             return Self::allow(d, format!("namespace {} is exempt", w.key.namespace));
         }
-        if !req.user_info.username.is_empty() && cfg.exempt_users.contains(&req.user_info.username)
-        {
-            return Self::allow(d, format!("user {} is exempt", req.user_info.username));
+        if !d.user.is_empty() && cfg.exempt_users.contains(&d.user) {
+            return Self::allow(d, format!("user {} is exempt", d.user));
         }
         if let Some(rc) = w.template.spec.runtime_class_name.as_deref()
             && cfg.exempt_runtime_classes.contains(rc)
