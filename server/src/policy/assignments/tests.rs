@@ -409,3 +409,30 @@ fn custom_profile_findings_carry_the_psp_message() {
         "{f:#?}"
     );
 }
+
+#[test]
+fn a_level_profile_is_built_once_and_shared() {
+    for s in [
+        "privileged",
+        "baseline:v1.0",
+        "baseline:v1.33",
+        "restricted",
+        "restricted:v1.37",
+        "restricted:v1.38",
+        "restricted:v1.4000000000",
+    ] {
+        let lv: LevelVersion = s.parse().expect("level");
+        let a = level_profile(lv);
+        assert!(Arc::ptr_eq(&a, &level_profile(lv)), "{s}");
+        assert_eq!(a.level, Some(lv), "{s}");
+        assert_eq!(*a, Profile::level(lv), "{s}");
+    }
+    let latest = level_profile("restricted".parse().expect("level"));
+    let numbered = level_profile("restricted:v1.37".parse().expect("level"));
+    assert!(
+        !Arc::ptr_eq(&latest, &numbered),
+        "latest is its own profile"
+    );
+    let baseline = level_profile("baseline".parse().expect("level"));
+    assert!(!Arc::ptr_eq(&latest, &baseline));
+}
