@@ -23,9 +23,17 @@ use std::sync::LazyLock;
 
 use memchr::memmem;
 
+macro_rules! annotation {
+    () => {
+        "kubectl.kubernetes.io/last-applied-configuration"
+    };
+}
+
+/// The annotation's key.
+pub const ANNOTATION: &str = annotation!();
 /// The key and the opening quote of its value, as the API server writes them
 /// (compact JSON).
-const KEY: &[u8] = b"\"kubectl.kubernetes.io/last-applied-configuration\":\"";
+const KEY: &[u8] = concat!("\"", annotation!(), "\":\"").as_bytes();
 /// What replaces a value (between its quotes): the string "\0", which no
 /// annotation written by kubectl holds.
 const MARKER: &[u8] = b"\\u0000";

@@ -71,8 +71,9 @@ pub struct Subject {
 }
 
 impl Subject {
-    /// Everything equal: the key, the labels, and for each failed mode the
-    /// very profile (by pointer), where it came from and the violations.
+    /// Whether the two make the same findings: the same object, with the
+    /// same labels, failing the very same profiles (by pointer) in the same
+    /// modes for the same violations.
     fn same(&self, other: &Subject) -> bool {
         self.key == other.key
             && self.labels == other.labels
@@ -82,11 +83,7 @@ impl Subject {
                 .iter()
                 .zip(&other.failed)
                 .all(|((x, xv), (y, yv))| {
-                    Arc::ptr_eq(&x.profile, &y.profile)
-                        && x.mode == y.mode
-                        && x.source == y.source
-                        && x.assignment == y.assignment
-                        && xv == yv
+                    Arc::ptr_eq(&x.profile, &y.profile) && x.mode == y.mode && xv == yv
                 })
     }
 }
@@ -172,16 +169,7 @@ impl Decision {
         let (Some(a), Some(b)) = (&self.subject, &other.subject) else {
             return false;
         };
-        if Arc::ptr_eq(a, b) {
-            return self.cluster == other.cluster;
-        }
-        self.cluster == other.cluster
-            && a.key == b.key
-            && a.labels == b.labels
-            && a.failed.len() == b.failed.len()
-            && a.failed.iter().zip(&b.failed).all(|((x, xv), (y, yv))| {
-                Arc::ptr_eq(&x.profile, &y.profile) && x.mode == y.mode && xv == yv
-            })
+        self.cluster == other.cluster && (Arc::ptr_eq(a, b) || a.same(b))
     }
 
     /// `namespace/Kind/name`.

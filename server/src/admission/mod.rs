@@ -764,7 +764,7 @@ impl<'de> serde::Deserialize<'de> for Annotations {
             ) -> Result<Annotations, A::Error> {
                 let mut out = serde_json::Map::new();
                 while let Some(k) = object::next_key(&mut m)? {
-                    if k == "kubectl.kubernetes.io/last-applied-configuration" {
+                    if k == last_applied::ANNOTATION {
                         m.next_value::<serde::de::IgnoredAny>()?;
                     } else {
                         out.insert(k.into_owned(), m.next_value()?);

@@ -37,7 +37,7 @@ use crate::model::{PodTemplate, WORKLOAD_KINDS, template_path};
 
 /// A map key, borrowed from the text when it has no escapes (`Cow<str>`'s
 /// own `Deserialize` always copies: a string for every key read).
-pub(crate) struct Key<'de>(pub Cow<'de, str>);
+struct Key<'de>(Cow<'de, str>);
 
 impl<'de> serde::Deserialize<'de> for Key<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Key<'de>, D::Error> {
@@ -69,7 +69,7 @@ pub(crate) fn next_key<'de, A: MapAccess<'de>>(
 }
 
 /// The annotation holding a copy of the whole object: never read by a check.
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+const LAST_APPLIED: &str = super::last_applied::ANNOTATION;
 
 /// The template paths below `spec` of the workload kinds (`spec.template`,
 /// `spec.jobTemplate.spec.template`), from [`template_path`]: each starts
@@ -896,7 +896,7 @@ mod tests {
         // Keys are borrowed from the text when they can be, and unescaped
         // when they must be: both read alike, at every level.
         let plain = r#"{"kind":"Deployment","metadata":{"name":"web","annotations":{"a":"1"}},"spec":{"template":{"metadata":{"labels":{"x":"y"}},"spec":{"hostPID":true,"containers":[{"name":"c","image":"web:1","securityContext":{"privileged":true}}]}}}}"#;
-        let escaped = r#"{"kind":"Deployment","metadata":{"name":"web","annotations":{"a":"1"}},"spec":{"template":{"metadata":{"labels":{"x":"y"}},"spec":{"hostPID":true,"containers":[{"name":"c","image":"web:1","securityContext":{"privileged":true}}]}}}}"#;
+        let escaped = r#"{"k\u0069nd":"Deployment","m\u0065tadata":{"n\u0061me":"web","annot\u0061tions":{"\u0061":"1"}},"sp\u0065c":{"t\u0065mplate":{"metadata":{"l\u0061bels":{"x":"y"}},"sp\u0065c":{"host\u0050ID":true,"cont\u0061iners":[{"n\u0061me":"c","im\u0061ge":"web:1","securityCont\u0065xt":{"privileged":true}}]}}}}"#;
         for lean in [false, true] {
             let read = |raw: &str| {
                 let o = if lean { read_lean(raw) } else { read(raw) };
