@@ -70,7 +70,8 @@ fn workloads(docs: Vec<(String, Value)>) -> Vec<(String, String, Value)> {
     out
 }
 
-/// `object` with every unread field set on each container: values that
+/// `object` with every unread field set on each container (and on its
+/// probes and lifecycle hooks, and in its volumes' sources): values that
 /// would change a verdict if any check read them.
 fn poisoned(kind: &str, object: &Value) -> Value {
     let mut v = object.clone();
@@ -107,9 +108,58 @@ fn poisoned(kind: &str, object: &Value) -> Value {
                 assert!(UNREAD_CONTAINER_FIELDS.contains(&k.as_str()), "{k}");
                 c.insert(k.clone(), val.clone());
             }
+            // A probe's and a lifecycle handler's fields other than the
+            // hosts.
+            for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
+                if let Some(p) = c.get_mut(probe).and_then(Value::as_object_mut) {
+                    poison_handler(p);
+                    p.insert("periodSeconds".into(), json!(1));
+                    p.insert("grpc".into(), json!({"port": 10250, "service": "kubelet"}));
+                }
+            }
+            if let Some(l) = c.get_mut("lifecycle").and_then(Value::as_object_mut) {
+                l.insert("stopSignal".into(), json!("SIGKILL"));
+                for hook in ["postStart", "preStop"] {
+                    if let Some(h) = l.get_mut(hook).and_then(Value::as_object_mut) {
+                        poison_handler(h);
+                        h.insert("sleep".into(), json!({"seconds": 86400}));
+                    }
+                }
+            }
+        }
+    }
+    // The contents of the volume sources no policy looks into.
+    if let Some(volumes) = spec.get_mut("volumes").and_then(Value::as_array_mut) {
+        for v in volumes.iter_mut().filter_map(Value::as_object_mut) {
+            for (key, source) in v.iter_mut() {
+                if key == "name" || object::READ_VOLUME_SOURCES.contains(&key.as_str()) {
+                    continue;
+                }
+                if let Some(source) = source.as_object_mut() {
+                    source.insert("path".into(), json!("/"));
+                    source.insert("readOnly".into(), json!(false));
+                    source.insert("medium".into(), json!("Memory"));
+                }
+            }
         }
     }
     v
+}
+
+/// A probe's or handler's unread parts: its action's fields beside the host.
+fn poison_handler(h: &mut serde_json::Map<String, Value>) {
+    h.insert("exec".into(), json!({"command": ["nsenter", "-t", "1"]}));
+    if let Some(get) = h.get_mut("httpGet").and_then(Value::as_object_mut) {
+        get.insert("path".into(), json!("/debug/pprof"));
+        get.insert("scheme".into(), json!("HTTPS"));
+        get.insert(
+            "httpHeaders".into(),
+            json!([{"name": "Host", "value": "169.254.169.254"}]),
+        );
+    }
+    if let Some(tcp) = h.get_mut("tcpSocket").and_then(Value::as_object_mut) {
+        tcp.insert("port".into(), json!(22));
+    }
 }
 
 fn spec_without_unread(mut t: PodTemplate) -> PodTemplate {

@@ -21,7 +21,7 @@ mod field;
 mod import;
 mod patch;
 mod pod;
-mod provider;
+pub(crate) mod provider;
 mod spec;
 mod validate;
 
