@@ -29,9 +29,8 @@ use std::fmt;
 use std::sync::LazyLock;
 
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, ContainerRestartRule, EphemeralContainer, HTTPGetAction, Lifecycle,
-    LifecycleHandler, PodSpec, PodTemplateSpec, Probe, SecurityContext, TCPSocketAction, Volume,
-    VolumeDevice, VolumeMount,
+    Container, EphemeralContainer, HTTPGetAction, Lifecycle, LifecycleHandler, PodSpec,
+    PodTemplateSpec, Probe, TCPSocketAction, Volume,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use serde::de::value::CowStrDeserializer;
@@ -117,9 +116,10 @@ pub struct Object {
     pub metadata: ObjectMeta,
     /// `spec` read as a Pod's (for a workload, an empty one: the workloads'
     /// fields are not a Pod's).
-    pod_spec: Option<PodSpec>,
+    pod_spec: Option<Box<PodSpec>>,
     /// The pod templates found at the [`SPEC_PATHS`], in reading order.
-    templates: Vec<(&'static [&'static str], PodTemplateSpec)>,
+    /// Boxed, as the pod spec: read in place, not moved on every way out.
+    templates: Vec<(&'static [&'static str], Box<PodTemplateSpec>)>,
     /// How many last-applied configurations in `metadata.annotations` held
     /// the marker of [`super::last_applied`] (0 or 1).
     pub marks: usize,
@@ -135,15 +135,15 @@ impl Object {
         if path.is_empty() {
             return self.pod_spec.take().map(|spec| PodTemplate {
                 metadata: ObjectMeta::default(),
-                spec,
+                spec: *spec,
             });
         }
         // The last one read wins, as with a repeated key anywhere else.
         let i = self.templates.iter().rposition(|(p, _)| *p == path)?;
-        let t = self.templates.swap_remove(i).1;
+        let PodTemplateSpec { metadata, spec } = *self.templates.swap_remove(i).1;
         Some(PodTemplate {
-            metadata: t.metadata.unwrap_or_default(),
-            spec: t.spec?,
+            metadata: metadata.unwrap_or_default(),
+            spec: spec?,
         })
     }
 }
@@ -167,7 +167,7 @@ pub fn read_lean(raw: &str) -> Result<Object, serde_json::Error> {
 
 impl<'de> serde::Deserialize<'de> for Object {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Object, D::Error> {
-        d.deserialize_map(Top { lean: false })
+        d.deserialize_map(Top { lean: false }).map(|o| *o)
     }
 }
 
@@ -180,8 +180,7 @@ pub struct Lean(pub Box<Object>);
 
 impl<'de> serde::Deserialize<'de> for Lean {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Lean, D::Error> {
-        d.deserialize_map(Top { lean: true })
-            .map(|o| Lean(Box::new(o)))
+        d.deserialize_map(Top { lean: true }).map(Lean)
     }
 }
 
@@ -216,8 +215,8 @@ pub fn without_unread(c: Container) -> Container {
         volume_mounts,
         working_dir: _,
     } = c;
-    Kept {
-        name: Some(name),
+    Container {
+        name,
         image,
         lifecycle: lifecycle.map(lifecycle_without_unread),
         liveness_probe: liveness_probe.map(probe_without_unread),
@@ -229,9 +228,8 @@ pub fn without_unread(c: Container) -> Container {
         startup_probe: startup_probe.map(probe_without_unread),
         volume_devices,
         volume_mounts,
-        target_container_name: None,
+        ..Container::default()
     }
-    .container()
 }
 
 /// A pod spec with [`without_unread`] containers of every list and
@@ -280,8 +278,8 @@ pub fn ephemeral_without_unread(c: EphemeralContainer) -> EphemeralContainer {
         volume_mounts,
         working_dir: _,
     } = c;
-    Kept {
-        name: Some(name),
+    EphemeralContainer {
+        name,
         image,
         lifecycle: lifecycle.map(lifecycle_without_unread),
         liveness_probe: liveness_probe.map(probe_without_unread),
@@ -291,11 +289,11 @@ pub fn ephemeral_without_unread(c: EphemeralContainer) -> EphemeralContainer {
         restart_policy_rules,
         security_context,
         startup_probe: startup_probe.map(probe_without_unread),
+        target_container_name,
         volume_devices,
         volume_mounts,
-        target_container_name,
+        ..EphemeralContainer::default()
     }
-    .ephemeral()
 }
 
 /// A probe as the lean read makes it: only the hosts of its `httpGet` and
@@ -456,100 +454,182 @@ pub fn volume_without_unread(v: Volume) -> Volume {
     }
 }
 
-/// The fields of a container the lean read keeps.
-#[derive(Default)]
-struct Kept {
-    name: Option<String>,
-    image: Option<String>,
-    lifecycle: Option<Lifecycle>,
-    liveness_probe: Option<Probe>,
-    ports: Option<Vec<ContainerPort>>,
-    readiness_probe: Option<Probe>,
-    restart_policy: Option<String>,
-    restart_policy_rules: Option<Vec<ContainerRestartRule>>,
-    security_context: Option<SecurityContext>,
-    startup_probe: Option<Probe>,
-    volume_devices: Option<Vec<VolumeDevice>>,
-    volume_mounts: Option<Vec<VolumeMount>>,
-    /// Ephemeral containers only.
-    target_container_name: Option<String>,
+/// What the lean read fills in place, a field at a time: a container, an
+/// ephemeral container, a volume. A container is over 2 KiB and a volume
+/// over 3: built where they lie in their list, not moved there.
+trait Filled: Default {
+    const WHAT: &'static str;
+
+    /// Reads the value of `key` into its field when a policy reads it; skips
+    /// it otherwise. As k8s-openapi's reader: a repeated key's last value
+    /// wins, a null is unset, unknown keys are skipped, a missing name is
+    /// empty.
+    fn field<'de, A: MapAccess<'de>>(&mut self, key: &str, m: &mut A) -> Result<(), A::Error>;
 }
 
-impl Kept {
-    fn container(self) -> Container {
-        Container {
-            name: self.name.unwrap_or_default(),
-            image: self.image,
-            lifecycle: self.lifecycle,
-            liveness_probe: self.liveness_probe,
-            ports: self.ports,
-            readiness_probe: self.readiness_probe,
-            restart_policy: self.restart_policy,
-            restart_policy_rules: self.restart_policy_rules,
-            security_context: self.security_context,
-            startup_probe: self.startup_probe,
-            volume_devices: self.volume_devices,
-            volume_mounts: self.volume_mounts,
-            ..Container::default()
-        }
-    }
+/// [`Filled`] for the container types: the fields [`without_unread`] keeps,
+/// probes and lifecycle hooks lean.
+macro_rules! filled_container {
+    ($t:ty, $what:literal $(, $key:literal => $field:ident)?) => {
+        impl Filled for $t {
+            const WHAT: &'static str = $what;
 
-    fn ephemeral(self) -> EphemeralContainer {
-        EphemeralContainer {
-            name: self.name.unwrap_or_default(),
-            image: self.image,
-            lifecycle: self.lifecycle,
-            liveness_probe: self.liveness_probe,
-            ports: self.ports,
-            readiness_probe: self.readiness_probe,
-            restart_policy: self.restart_policy,
-            restart_policy_rules: self.restart_policy_rules,
-            security_context: self.security_context,
-            startup_probe: self.startup_probe,
-            target_container_name: self.target_container_name,
-            volume_devices: self.volume_devices,
-            volume_mounts: self.volume_mounts,
-            ..EphemeralContainer::default()
-        }
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Kept {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Kept, D::Error> {
-        struct Visit;
-        impl<'de> Visitor<'de> for Visit {
-            type Value = Kept;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a container")
-            }
-            // As k8s-openapi's reader: a repeated key's last value wins, a
-            // null is unset, unknown keys are skipped.
-            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Kept, A::Error> {
-                let mut c = Kept::default();
-                while let Some(k) = next_key(&mut m)? {
-                    match k.as_ref() {
-                        "name" => c.name = m.next_value()?,
-                        "image" => c.image = m.next_value()?,
-                        "lifecycle" => c.lifecycle = m.next_value_seed(OrNull(LeanLifecycle))?,
-                        "livenessProbe" => c.liveness_probe = probe(&mut m)?,
-                        "ports" => c.ports = m.next_value()?,
-                        "readinessProbe" => c.readiness_probe = probe(&mut m)?,
-                        "restartPolicy" => c.restart_policy = m.next_value()?,
-                        "restartPolicyRules" => c.restart_policy_rules = m.next_value()?,
-                        "securityContext" => c.security_context = m.next_value()?,
-                        "startupProbe" => c.startup_probe = probe(&mut m)?,
-                        "targetContainerName" => c.target_container_name = m.next_value()?,
-                        "volumeDevices" => c.volume_devices = m.next_value()?,
-                        "volumeMounts" => c.volume_mounts = m.next_value()?,
-                        _ => {
-                            m.next_value::<IgnoredAny>()?;
-                        }
+            fn field<'de, A: MapAccess<'de>>(
+                &mut self,
+                key: &str,
+                m: &mut A,
+            ) -> Result<(), A::Error> {
+                match key {
+                    "name" => self.name = m.next_value::<Option<String>>()?.unwrap_or_default(),
+                    "image" => self.image = m.next_value()?,
+                    "lifecycle" => self.lifecycle = m.next_value_seed(OrNull(LeanLifecycle))?,
+                    "livenessProbe" => self.liveness_probe = probe(m)?,
+                    "ports" => self.ports = m.next_value()?,
+                    "readinessProbe" => self.readiness_probe = probe(m)?,
+                    "restartPolicy" => self.restart_policy = m.next_value()?,
+                    "restartPolicyRules" => self.restart_policy_rules = m.next_value()?,
+                    "securityContext" => self.security_context = m.next_value()?,
+                    "startupProbe" => self.startup_probe = probe(m)?,
+                    "volumeDevices" => self.volume_devices = m.next_value()?,
+                    "volumeMounts" => self.volume_mounts = m.next_value()?,
+                    $($key => self.$field = m.next_value()?,)?
+                    _ => {
+                        m.next_value::<IgnoredAny>()?;
                     }
                 }
-                Ok(c)
+                Ok(())
             }
         }
-        d.deserialize_map(Visit)
+    };
+}
+
+filled_container!(Container, "a container");
+filled_container!(
+    EphemeralContainer,
+    "an ephemeral container",
+    "targetContainerName" => target_container_name
+);
+
+impl Filled for Volume {
+    const WHAT: &'static str = "a volume";
+
+    fn field<'de, A: MapAccess<'de>>(&mut self, key: &str, m: &mut A) -> Result<(), A::Error> {
+        /// A source whose contents are not read: set (empty) unless null.
+        fn set<'de, A: MapAccess<'de>, T: Default>(m: &mut A) -> Result<Option<T>, A::Error> {
+            Ok(m.next_value_seed(OrNull(AnyMap))?.map(|()| T::default()))
+        }
+        let v = self;
+        match key {
+            "name" => v.name = m.next_value::<Option<String>>()?.unwrap_or_default(),
+            "hostPath" => v.host_path = m.next_value()?,
+            "flexVolume" => v.flex_volume = m.next_value()?,
+            "csi" => v.csi = m.next_value()?,
+            "projected" => v.projected = m.next_value()?,
+            "awsElasticBlockStore" => v.aws_elastic_block_store = set(m)?,
+            "azureDisk" => v.azure_disk = set(m)?,
+            "azureFile" => v.azure_file = set(m)?,
+            "cephfs" => v.cephfs = set(m)?,
+            "cinder" => v.cinder = set(m)?,
+            "configMap" => v.config_map = set(m)?,
+            "downwardAPI" => v.downward_api = set(m)?,
+            "emptyDir" => v.empty_dir = set(m)?,
+            "ephemeral" => v.ephemeral = set(m)?,
+            "fc" => v.fc = set(m)?,
+            "flocker" => v.flocker = set(m)?,
+            "gcePersistentDisk" => v.gce_persistent_disk = set(m)?,
+            "gitRepo" => v.git_repo = set(m)?,
+            "glusterfs" => v.glusterfs = set(m)?,
+            "image" => v.image = set(m)?,
+            "iscsi" => v.iscsi = set(m)?,
+            "nfs" => v.nfs = set(m)?,
+            "persistentVolumeClaim" => v.persistent_volume_claim = set(m)?,
+            "photonPersistentDisk" => v.photon_persistent_disk = set(m)?,
+            "portworxVolume" => v.portworx_volume = set(m)?,
+            "quobyte" => v.quobyte = set(m)?,
+            "rbd" => v.rbd = set(m)?,
+            "scaleIO" => v.scale_io = set(m)?,
+            "secret" => v.secret = set(m)?,
+            "storageos" => v.storageos = set(m)?,
+            "vsphereVolume" => v.vsphere_volume = set(m)?,
+            _ => {
+                m.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A list of [`Filled`] items, lean; `None` for `null`.
+struct LeanList<T>(std::marker::PhantomData<T>);
+
+impl<T> LeanList<T> {
+    fn new() -> Self {
+        LeanList(std::marker::PhantomData)
+    }
+}
+
+impl<'de, T: Filled> DeserializeSeed<'de> for LeanList<T> {
+    type Value = Option<Vec<T>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de, T: Filled> Visitor<'de> for LeanList<T> {
+    type Value = Option<Vec<T>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a list of {}", T::WHAT)
+    }
+
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+
+    fn visit_seq<S: SeqAccess<'de>>(self, mut s: S) -> Result<Self::Value, S::Error> {
+        let mut out = Vec::with_capacity(s.size_hint().unwrap_or(0));
+        while s.next_element_seed(Push(&mut out))?.is_some() {}
+        Ok(Some(out))
+    }
+}
+
+/// Reads the next item of a list into a new last element.
+struct Push<'a, T>(&'a mut Vec<T>);
+
+impl<'de, T: Filled> DeserializeSeed<'de> for Push<'_, T> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        self.0.push(T::default());
+        let last = self.0.len() - 1;
+        d.deserialize_map(Fill(&mut self.0[last]))
+    }
+}
+
+/// An item's map, read into the item.
+struct Fill<'a, T>(&'a mut T);
+
+impl<'de, T: Filled> Visitor<'de> for Fill<'_, T> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(T::WHAT)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<(), A::Error> {
+        while let Some(k) = next_key(&mut m)? {
+            self.0.field(k.as_ref(), &mut m)?;
+        }
+        Ok(())
     }
 }
 
@@ -557,9 +637,9 @@ impl<'de> serde::Deserialize<'de> for Kept {
 /// fields.
 #[derive(Default)]
 struct Containers {
-    containers: Option<Vec<Kept>>,
-    init: Option<Vec<Kept>>,
-    ephemeral: Option<Vec<Kept>>,
+    containers: Option<Vec<Container>>,
+    init: Option<Vec<Container>>,
+    ephemeral: Option<Vec<EphemeralContainer>>,
     volumes: Option<Vec<Volume>>,
 }
 
@@ -567,16 +647,9 @@ impl Containers {
     /// Puts the lists into `spec`, which was read without them.
     fn fill(self, spec: &mut PodSpec) {
         spec.volumes = self.volumes;
-        spec.containers = self
-            .containers
-            .map(|l| l.into_iter().map(Kept::container).collect())
-            .unwrap_or_default();
-        spec.init_containers = self
-            .init
-            .map(|l| l.into_iter().map(Kept::container).collect());
-        spec.ephemeral_containers = self
-            .ephemeral
-            .map(|l| l.into_iter().map(Kept::ephemeral).collect());
+        spec.containers = self.containers.unwrap_or_default();
+        spec.init_containers = self.init;
+        spec.ephemeral_containers = self.ephemeral;
     }
 }
 
@@ -585,14 +658,14 @@ struct Top {
 }
 
 impl<'de> Visitor<'de> for Top {
-    type Value = Object;
+    type Value = Box<Object>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a Kubernetes object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Object, A::Error> {
-        let mut out = Object::default();
+    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Box<Object>, A::Error> {
+        let mut out = Box::<Object>::default();
         while let Some(k) = next_key(&mut m)? {
             match k.as_ref() {
                 "kind" => out.kind = m.next_value()?,
@@ -619,8 +692,8 @@ impl<'de> Visitor<'de> for Top {
 
 /// `spec` of any kind: a Pod's and the workloads' templates in one pass.
 struct Spec {
-    pod: Option<PodSpec>,
-    templates: Vec<(&'static [&'static str], PodTemplateSpec)>,
+    pod: Option<Box<PodSpec>>,
+    templates: Vec<(&'static [&'static str], Box<PodTemplateSpec>)>,
 }
 
 struct SpecSeed {
@@ -650,7 +723,7 @@ impl<'de> Visitor<'de> for SpecSeed {
                 if let Some(lists) = lists {
                     lists.fill(&mut p);
                 }
-                Some(p)
+                Some(Box::new(p))
             }
             // The whole map was read, and then a field a Pod must have was
             // missing: not a Pod's spec (k8s-openapi defaults `containers`,
@@ -670,7 +743,7 @@ impl<'de> Visitor<'de> for SpecSeed {
 /// (to `lists`).
 struct PodFields<'t, A> {
     map: A,
-    templates: Option<&'t mut Vec<(&'static [&'static str], PodTemplateSpec)>>,
+    templates: Option<&'t mut Vec<(&'static [&'static str], Box<PodTemplateSpec>)>>,
     /// Whether templates below are read lean.
     lean: bool,
     lists: Option<&'t mut Containers>,
@@ -712,20 +785,15 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for PodFields<'_, A> {
                 continue;
             }
             if let Some(lists) = self.lists.as_deref_mut() {
-                let list = match k.as_ref() {
-                    "containers" => Some(&mut lists.containers),
-                    "initContainers" => Some(&mut lists.init),
-                    "ephemeralContainers" => Some(&mut lists.ephemeral),
-                    _ => None,
-                };
-                if let Some(list) = list {
-                    *list = self.map.next_value()?;
-                    continue;
+                let m = &mut self.map;
+                match k.as_ref() {
+                    "containers" => lists.containers = m.next_value_seed(LeanList::new())?,
+                    "initContainers" => lists.init = m.next_value_seed(LeanList::new())?,
+                    "ephemeralContainers" => lists.ephemeral = m.next_value_seed(LeanList::new())?,
+                    "volumes" => lists.volumes = m.next_value_seed(LeanList::new())?,
+                    _ => return seed.deserialize(CowStrDeserializer::new(k)).map(Some),
                 }
-                if k.as_ref() == "volumes" {
-                    lists.volumes = self.map.next_value_seed(LeanVolumes)?;
-                    continue;
-                }
+                continue;
             }
             return seed.deserialize(CowStrDeserializer::new(k)).map(Some);
         }
@@ -742,9 +810,9 @@ fn template_at<'de, A: MapAccess<'de>>(
     m: &mut A,
     rest: &'static [&'static str],
     lean: bool,
-) -> Result<Option<PodTemplateSpec>, A::Error> {
+) -> Result<Option<Box<PodTemplateSpec>>, A::Error> {
     match (rest.is_empty(), lean) {
-        (true, false) => m.next_value(),
+        (true, false) => Ok(m.next_value::<Option<PodTemplateSpec>>()?.map(Box::new)),
         (true, true) => m.next_value_seed(OrNull(LeanTemplate)),
         (false, _) => Ok(m.next_value_seed(OrNull(AtPath { rest, lean }))?.flatten()),
     }
@@ -757,7 +825,7 @@ struct AtPath {
 }
 
 impl<'de> Visitor<'de> for AtPath {
-    type Value = Option<PodTemplateSpec>;
+    type Value = Option<Box<PodTemplateSpec>>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a map")
@@ -808,18 +876,19 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for OrNull<V> {
 }
 
 /// A pod template (`metadata`, `spec`) with a lean spec: as k8s-openapi's
-/// [`PodTemplateSpec`] reader, the container lists read by [`Kept`].
+/// [`PodTemplateSpec`] reader, the container lists and volumes read by
+/// [`Filled`].
 struct LeanTemplate;
 
 impl<'de> Visitor<'de> for LeanTemplate {
-    type Value = PodTemplateSpec;
+    type Value = Box<PodTemplateSpec>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a pod template")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
-        let mut out = PodTemplateSpec::default();
+        let mut out = Box::<PodTemplateSpec>::default();
         while let Some(k) = next_key(&mut m)? {
             match k.as_ref() {
                 "metadata" => out.metadata = m.next_value()?,
@@ -968,119 +1037,6 @@ impl<'de> Visitor<'de> for LeanLifecycle {
             }
         }
         Ok(l)
-    }
-}
-
-/// A pod spec's `volumes`, lean ([`volume_without_unread`]); `None` for
-/// `null`. Each volume is filled where it lies in the list: a [`Volume`] is
-/// over 3 KiB, which k8s-openapi's reader builds from a local per source and
-/// moves on the way out (this was a tenth of a review's reading).
-struct LeanVolumes;
-
-impl<'de> DeserializeSeed<'de> for LeanVolumes {
-    type Value = Option<Vec<Volume>>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_option(self)
-    }
-}
-
-impl<'de> Visitor<'de> for LeanVolumes {
-    type Value = Option<Vec<Volume>>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a list of volumes")
-    }
-
-    fn visit_none<E>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_seq(self)
-    }
-
-    fn visit_seq<S: SeqAccess<'de>>(self, mut s: S) -> Result<Self::Value, S::Error> {
-        let mut out = Vec::with_capacity(s.size_hint().unwrap_or(0));
-        while s.next_element_seed(PushVolume(&mut out))?.is_some() {}
-        Ok(Some(out))
-    }
-}
-
-/// Reads the next volume of a list into a new last element.
-struct PushVolume<'a>(&'a mut Vec<Volume>);
-
-impl<'de> DeserializeSeed<'de> for PushVolume<'_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        self.0.push(Volume::default());
-        let last = self.0.len() - 1;
-        d.deserialize_map(FillVolume(&mut self.0[last]))
-    }
-}
-
-/// A volume's map, read into the volume.
-struct FillVolume<'a>(&'a mut Volume);
-
-impl<'de> Visitor<'de> for FillVolume<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a volume")
-    }
-
-    // As k8s-openapi's reader: a repeated key's last value wins, a null is
-    // unset, unknown keys are skipped, a missing name is empty.
-    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<(), A::Error> {
-        /// A source whose contents are not read: set (empty) unless null.
-        fn set<'de, A: MapAccess<'de>, T: Default>(m: &mut A) -> Result<Option<T>, A::Error> {
-            Ok(m.next_value_seed(OrNull(AnyMap))?.map(|()| T::default()))
-        }
-        let v = self.0;
-        while let Some(k) = next_key(&mut m)? {
-            match k.as_ref() {
-                "name" => v.name = m.next_value::<Option<String>>()?.unwrap_or_default(),
-                "hostPath" => v.host_path = m.next_value()?,
-                "flexVolume" => v.flex_volume = m.next_value()?,
-                "csi" => v.csi = m.next_value()?,
-                "projected" => v.projected = m.next_value()?,
-                "awsElasticBlockStore" => v.aws_elastic_block_store = set(&mut m)?,
-                "azureDisk" => v.azure_disk = set(&mut m)?,
-                "azureFile" => v.azure_file = set(&mut m)?,
-                "cephfs" => v.cephfs = set(&mut m)?,
-                "cinder" => v.cinder = set(&mut m)?,
-                "configMap" => v.config_map = set(&mut m)?,
-                "downwardAPI" => v.downward_api = set(&mut m)?,
-                "emptyDir" => v.empty_dir = set(&mut m)?,
-                "ephemeral" => v.ephemeral = set(&mut m)?,
-                "fc" => v.fc = set(&mut m)?,
-                "flocker" => v.flocker = set(&mut m)?,
-                "gcePersistentDisk" => v.gce_persistent_disk = set(&mut m)?,
-                "gitRepo" => v.git_repo = set(&mut m)?,
-                "glusterfs" => v.glusterfs = set(&mut m)?,
-                "image" => v.image = set(&mut m)?,
-                "iscsi" => v.iscsi = set(&mut m)?,
-                "nfs" => v.nfs = set(&mut m)?,
-                "persistentVolumeClaim" => v.persistent_volume_claim = set(&mut m)?,
-                "photonPersistentDisk" => v.photon_persistent_disk = set(&mut m)?,
-                "portworxVolume" => v.portworx_volume = set(&mut m)?,
-                "quobyte" => v.quobyte = set(&mut m)?,
-                "rbd" => v.rbd = set(&mut m)?,
-                "scaleIO" => v.scale_io = set(&mut m)?,
-                "secret" => v.secret = set(&mut m)?,
-                "storageos" => v.storageos = set(&mut m)?,
-                "vsphereVolume" => v.vsphere_volume = set(&mut m)?,
-                _ => {
-                    m.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(())
     }
 }
 
