@@ -312,11 +312,7 @@ pub fn probe_without_unread(p: Probe) -> Probe {
         termination_grace_period_seconds: _,
         timeout_seconds: _,
     } = p;
-    Probe {
-        http_get: http_get.map(http_host),
-        tcp_socket: tcp_socket.map(tcp_host),
-        ..Probe::default()
-    }
+    Hosts::of(http_get, tcp_socket).probe()
 }
 
 /// Lifecycle hooks as the lean read makes them: each handler's hosts, as
@@ -341,11 +337,7 @@ fn handler_without_unread(h: LifecycleHandler) -> LifecycleHandler {
         sleep: _,
         tcp_socket,
     } = h;
-    LifecycleHandler {
-        http_get: http_get.map(http_host),
-        tcp_socket: tcp_socket.map(tcp_host),
-        ..LifecycleHandler::default()
-    }
+    Hosts::of(http_get, tcp_socket).handler()
 }
 
 fn http_host(a: HTTPGetAction) -> HTTPGetAction {
@@ -636,14 +628,14 @@ impl<'de, T: Filled> Visitor<'de> for Fill<'_, T> {
 /// A pod spec's container lists and volumes, read lean beside its other
 /// fields.
 #[derive(Default)]
-struct Containers {
+struct Lists {
     containers: Option<Vec<Container>>,
     init: Option<Vec<Container>>,
     ephemeral: Option<Vec<EphemeralContainer>>,
     volumes: Option<Vec<Volume>>,
 }
 
-impl Containers {
+impl Lists {
     /// Puts the lists into `spec`, which was read without them.
     fn fill(self, spec: &mut PodSpec) {
         spec.volumes = self.volumes;
@@ -710,11 +702,10 @@ impl<'de> Visitor<'de> for SpecSeed {
     fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<Self::Value, A::Error> {
         let mut templates = Vec::new();
         let mut ended = false;
-        let mut lists = self.lean.then(Containers::default);
+        let mut lists = self.lean.then(Lists::default);
         let pod = serde::Deserialize::deserialize(PodFields {
             map: m,
             templates: Some(&mut templates),
-            lean: self.lean,
             lists: lists.as_mut(),
             ended: &mut ended,
         });
@@ -744,9 +735,8 @@ impl<'de> Visitor<'de> for SpecSeed {
 struct PodFields<'t, A> {
     map: A,
     templates: Option<&'t mut Vec<(&'static [&'static str], Box<PodTemplateSpec>)>>,
-    /// Whether templates below are read lean.
-    lean: bool,
-    lists: Option<&'t mut Containers>,
+    /// The lean read's lists (`None`: the full read, templates below too).
+    lists: Option<&'t mut Lists>,
     ended: &'t mut bool,
 }
 
@@ -779,7 +769,8 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for PodFields<'_, A> {
             if let Some(templates) = self.templates.as_deref_mut()
                 && let Some(path) = SPEC_PATHS.iter().find(|p| p[1] == k.as_ref())
             {
-                if let Some(t) = template_at(&mut self.map, &path[2..], self.lean)? {
+                let lean = self.lists.is_some();
+                if let Some(t) = template_at(&mut self.map, &path[2..], lean)? {
                     templates.push((path, t));
                 }
                 continue;
@@ -913,12 +904,11 @@ impl<'de> Visitor<'de> for LeanPodSpec {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<Self::Value, A::Error> {
-        let mut lists = Containers::default();
+        let mut lists = Lists::default();
         let mut ended = false;
         let mut spec: PodSpec = serde::Deserialize::deserialize(PodFields {
             map: m,
             templates: None,
-            lean: true,
             lists: Some(&mut lists),
             ended: &mut ended,
         })?;
@@ -930,11 +920,7 @@ impl<'de> Visitor<'de> for LeanPodSpec {
 /// A probe, lean ([`probe_without_unread`]); `None` for `null`.
 fn probe<'de, A: MapAccess<'de>>(m: &mut A) -> Result<Option<Probe>, A::Error> {
     Ok(m.next_value_seed(OrNull(LeanHosts("a probe")))?
-        .map(|h| Probe {
-            http_get: h.http_get,
-            tcp_socket: h.tcp_socket,
-            ..Probe::default()
-        }))
+        .map(Hosts::probe))
 }
 
 /// A probe's or a lifecycle handler's `httpGet` and `tcpSocket`, each with
@@ -943,6 +929,32 @@ fn probe<'de, A: MapAccess<'de>>(m: &mut A) -> Result<Option<Probe>, A::Error> {
 struct Hosts {
     http_get: Option<HTTPGetAction>,
     tcp_socket: Option<TCPSocketAction>,
+}
+
+impl Hosts {
+    /// The hosts of a fully read `httpGet` and `tcpSocket`.
+    fn of(http_get: Option<HTTPGetAction>, tcp_socket: Option<TCPSocketAction>) -> Hosts {
+        Hosts {
+            http_get: http_get.map(http_host),
+            tcp_socket: tcp_socket.map(tcp_host),
+        }
+    }
+
+    fn probe(self) -> Probe {
+        Probe {
+            http_get: self.http_get,
+            tcp_socket: self.tcp_socket,
+            ..Probe::default()
+        }
+    }
+
+    fn handler(self) -> LifecycleHandler {
+        LifecycleHandler {
+            http_get: self.http_get,
+            tcp_socket: self.tcp_socket,
+            ..LifecycleHandler::default()
+        }
+    }
 }
 
 /// Reads [`Hosts`] from a map of what it names.
@@ -1020,11 +1032,7 @@ impl<'de> Visitor<'de> for LeanLifecycle {
     fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Lifecycle, A::Error> {
         let handler = |m: &mut A| -> Result<Option<LifecycleHandler>, A::Error> {
             Ok(m.next_value_seed(OrNull(LeanHosts("a lifecycle handler")))?
-                .map(|h| LifecycleHandler {
-                    http_get: h.http_get,
-                    tcp_socket: h.tcp_socket,
-                    ..LifecycleHandler::default()
-                }))
+                .map(Hosts::handler))
         };
         let mut l = Lifecycle::default();
         while let Some(k) = next_key(&mut m)? {
@@ -1377,6 +1385,19 @@ mod tests {
             }
         );
         assert_eq!(lean[0].name, "awsElasticBlockStore");
+        // The sources listed as read are read: their contents kept.
+        for key in READ_VOLUME_SOURCES {
+            let v = lean.iter().find(|v| v.name == key).expect(key);
+            let empty = Volume {
+                name: key.into(),
+                ..every_source()
+            };
+            assert_ne!(
+                serde_json::to_value(v).expect("json")[key],
+                serde_json::to_value(&empty).expect("json")[key],
+                "{key}"
+            );
+        }
         assert!(lean.iter().any(|v| {
             v.host_path
                 .as_ref()
