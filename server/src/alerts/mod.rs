@@ -394,16 +394,31 @@ pub async fn raise_admission(
     findings: &[Finding],
     now: i64,
 ) -> Result<usize, sqlx::Error> {
-    let mut tx = crate::store::write_tx(pool).await?;
     // Under load the same rejection comes in every batch of the log writer
     // (a hundred a second): its live alerts are refreshed by fingerprint
-    // (the live-fingerprint index), and what opening an alert needs (the
-    // snapshot, the routes) is read only when one is opened.
+    // (the live-fingerprint index) in one statement, and only when one is
+    // not live does a transaction open it (reading then what opening needs:
+    // the snapshot, the routes).
+    let keyed: Vec<(String, &Finding)> = findings
+        .iter()
+        .map(|f| (f.fingerprint(cluster), f))
+        .collect();
+    let pairs: Vec<(String, &str)> = keyed
+        .iter()
+        .map(|(fp, f)| (fp.clone(), f.message.as_str()))
+        .collect();
+    let live = store::alerts::refresh_all_live(pool, &pairs, now).await?;
+    if keyed.iter().all(|(fp, _)| live.contains(fp)) {
+        return Ok(0);
+    }
+    let mut tx = crate::store::write_tx(pool).await?;
     let mut opening: Option<(i64, Vec<store::notifications::Route>)> = None;
     let mut opened = 0;
     let mut queued = false;
-    for f in findings {
-        if store::alerts::refresh_live(&mut tx, &f.fingerprint(cluster), &f.message, now).await? {
+    for (fingerprint, f) in &keyed {
+        // Refreshed again inside the transaction: it may have gone live (or
+        // been resolved) since.
+        if store::alerts::refresh_live(&mut tx, fingerprint, &f.message, now).await? {
             continue;
         }
         let (snapshot, routes) = match &opening {

@@ -1,12 +1,21 @@
 //! The admission log, in blocks (`admission_blocks`, one per batch of the
-//! webhook's log writer; the layout is in migration 0080): written by the
-//! log writer, read by the Admission log page and `/api/v1/admission`.
+//! webhook's log writer; the table is in migrations 0080 and 0090): written
+//! by the log writer, read by the Admission log page and `/api/v1/admission`.
 //!
 //! A block is one insert and, once all its decisions are older than the
-//! newest `keep`, one delete: under load that is a few rows a second where a
-//! row per decision was tens of thousands inserted and deleted again. The
-//! reads decode the blocks (at most `keep` decisions and one block's worth):
-//! they serve a person paging through the log, not the webhook.
+//! newest `keep`, one delete (by the insert's trigger): under load that is a
+//! few rows a second where a row per decision was tens of thousands inserted
+//! and deleted again. The reads decode the blocks (at most `keep` decisions
+//! and one block's worth): they serve a person paging through the log, not
+//! the webhook.
+//!
+//! A block's `decisions` is a JSON object: `m`, the block's distinct texts,
+//! and `d`, one array per decision in writing order: `[at, uid, operation,
+//! kind, namespace, name, user, verdict, mode, profile, message, dry_run]`.
+//! Every text column but the uid (unique to a request) is an index into `m`:
+//! under load a block is hundreds of decisions of a few objects, and each
+//! text is stored once. Blocks written before were the same with only the
+//! message an index; they are read as they are.
 
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
@@ -16,19 +25,18 @@ use sqlx::SqlitePool;
 
 use crate::admission::Decision;
 
-/// A decision as a block stores it: an array, its message an index into the
-/// block's texts.
+/// A decision as a block stores it (the module's documentation).
 type Stored<'a> = (
     i64,
     &'a str,
-    &'a str,
-    &'a str,
-    &'a str,
-    &'a str,
-    &'a str,
-    &'a str,
-    &'a str,
-    &'a str,
+    usize,
+    usize,
+    usize,
+    usize,
+    usize,
+    usize,
+    usize,
+    usize,
     usize,
     u8,
 );
@@ -46,48 +54,121 @@ struct BlockIn<'a> {
     #[serde(borrow)]
     m: Vec<Cow<'a, str>>,
     #[serde(borrow)]
-    d: Vec<Row<'a>>,
+    d: Vec<RowIn<'a>>,
+}
+
+/// A text column of a stored decision: an index into its block's texts, or
+/// (blocks written before every text was indexed) the text itself.
+enum Text<'a> {
+    At(usize),
+    Is(Cow<'a, str>),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a text or an index into the block's texts")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                usize::try_from(v)
+                    .map(Text::At)
+                    .map_err(|_| E::custom("index out of range"))
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                v: &'de str,
+            ) -> Result<Self::Value, E> {
+                Ok(Text::Is(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text::Is(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 #[derive(Deserialize)]
-struct Row<'a> {
+struct RowIn<'a> {
     at: i64,
     #[serde(borrow)]
     uid: Cow<'a, str>,
     #[serde(borrow)]
-    operation: Cow<'a, str>,
+    operation: Text<'a>,
     #[serde(borrow)]
-    kind: Cow<'a, str>,
+    kind: Text<'a>,
     #[serde(borrow)]
-    namespace: Cow<'a, str>,
+    namespace: Text<'a>,
     #[serde(borrow)]
-    name: Cow<'a, str>,
+    name: Text<'a>,
     #[serde(borrow)]
-    user: Cow<'a, str>,
+    user: Text<'a>,
     #[serde(borrow)]
-    verdict: Cow<'a, str>,
+    verdict: Text<'a>,
     #[serde(borrow)]
-    mode: Cow<'a, str>,
+    mode: Text<'a>,
     #[serde(borrow)]
-    profile: Cow<'a, str>,
-    message: usize,
+    profile: Text<'a>,
+    #[serde(borrow)]
+    message: Text<'a>,
     dry_run: u8,
 }
 
-/// The JSON text of a block of `decisions`, each distinct message once.
+/// A stored decision with its texts looked up.
+struct Row<'a> {
+    at: i64,
+    uid: &'a str,
+    operation: &'a str,
+    kind: &'a str,
+    namespace: &'a str,
+    name: &'a str,
+    user: &'a str,
+    verdict: &'a str,
+    mode: &'a str,
+    profile: &'a str,
+    message: &'a str,
+    dry_run: bool,
+}
+
+impl<'a> RowIn<'a> {
+    /// The row with its texts looked up in `texts`; `Err` names the column
+    /// whose index is not in the block.
+    fn resolve<'b>(&'b self, texts: &'b [Cow<'a, str>]) -> Result<Row<'b>, &'static str> {
+        let text = |t: &'b Text<'a>, column: &'static str| match t {
+            Text::At(i) => texts.get(*i).map(|t| t.as_ref()).ok_or(column),
+            Text::Is(t) => Ok(t.as_ref()),
+        };
+        Ok(Row {
+            at: self.at,
+            uid: &self.uid,
+            operation: text(&self.operation, "operation")?,
+            kind: text(&self.kind, "kind")?,
+            namespace: text(&self.namespace, "namespace")?,
+            name: text(&self.name, "name")?,
+            user: text(&self.user, "user")?,
+            verdict: text(&self.verdict, "verdict")?,
+            mode: text(&self.mode, "mode")?,
+            profile: text(&self.profile, "profile")?,
+            message: text(&self.message, "message")?,
+            dry_run: self.dry_run != 0,
+        })
+    }
+}
+
+/// The JSON text of a block of `decisions`, each distinct text once.
 fn encode(decisions: &[Decision]) -> Result<String, serde_json::Error> {
     let mut index: HashMap<&str, usize> = HashMap::new();
     let mut m: Vec<&str> = Vec::new();
+    // A column usually repeats the decision before's text: compared first,
+    // before the text is hashed.
+    let mut last: [(&str, usize); 9] = [("", usize::MAX); 9];
     let d = decisions
         .iter()
         .map(|d| {
-            let message = *index.entry(d.message.as_str()).or_insert_with(|| {
-                m.push(d.message.as_str());
-                m.len() - 1
-            });
-            (
-                d.at,
-                d.uid.as_str(),
+            let texts = [
                 d.operation.as_str(),
                 d.kind.as_str(),
                 d.namespace.as_str(),
@@ -96,7 +177,33 @@ fn encode(decisions: &[Decision]) -> Result<String, serde_json::Error> {
                 d.verdict.as_str(),
                 d.mode.map(|m| m.as_str()).unwrap_or(""),
                 d.profile.as_str(),
-                message,
+                d.message.as_str(),
+            ];
+            let mut at = [0usize; 9];
+            for (i, t) in texts.into_iter().enumerate() {
+                let (prev, prev_at) = last[i];
+                at[i] = if prev_at != usize::MAX && prev == t {
+                    prev_at
+                } else {
+                    *index.entry(t).or_insert_with(|| {
+                        m.push(t);
+                        m.len() - 1
+                    })
+                };
+                last[i] = (t, at[i]);
+            }
+            (
+                d.at,
+                d.uid.as_str(),
+                at[0],
+                at[1],
+                at[2],
+                at[3],
+                at[4],
+                at[5],
+                at[6],
+                at[7],
+                at[8],
                 u8::from(d.dry_run),
             )
         })
@@ -105,7 +212,8 @@ fn encode(decisions: &[Decision]) -> Result<String, serde_json::Error> {
 }
 
 /// Writes `decisions` as one block and keeps only the newest `keep` (at
-/// least one) decisions.
+/// least one) decisions: one statement, the bound kept by the trigger of
+/// migration 0090.
 pub async fn insert(
     pool: &SqlitePool,
     decisions: &[Decision],
@@ -116,28 +224,16 @@ pub async fn insert(
     }
     let json = encode(decisions).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     let n = i64::try_from(decisions.len()).unwrap_or(i64::MAX);
-    let mut tx = crate::store::write_tx(pool).await?;
-    let first: i64 = sqlx::query_scalar(
-        "INSERT INTO admission_blocks (id, n, decisions)
-         VALUES (COALESCE((SELECT id + n FROM admission_blocks ORDER BY id DESC LIMIT 1), 1), ?, ?)
-         RETURNING id",
+    sqlx::query(
+        "INSERT INTO admission_blocks (id, n, keep, decisions)
+         VALUES (COALESCE((SELECT id + n FROM admission_blocks ORDER BY id DESC LIMIT 1), 1), ?, ?, ?)",
     )
     .bind(n)
+    .bind(keep.max(1))
     .bind(&json)
-    .fetch_one(&mut *tx)
+    .execute(pool)
     .await?;
-    let from = first + n - keep.max(1);
-    sqlx::query("UPDATE admission_kept SET from_seq = MAX(from_seq, ?) WHERE id = 1")
-        .bind(from)
-        .execute(&mut *tx)
-        .await?;
-    // Blocks wholly older than the kept decisions; `id < ?1` lets SQLite
-    // walk only the oldest ones.
-    sqlx::query("DELETE FROM admission_blocks WHERE id < ?1 AND id + n <= ?1")
-        .bind(from)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await
+    Ok(())
 }
 
 /// A stored decision.
@@ -192,10 +288,10 @@ impl Filter {
 }
 
 /// Calls `each` on every kept decision, newest first, with its sequence
-/// number and its block's texts; stops when it returns false.
+/// number; stops when it returns false.
 async fn each_kept(
     pool: &SqlitePool,
-    mut each: impl FnMut(i64, &Row<'_>, &[Cow<'_, str>]) -> bool,
+    mut each: impl FnMut(i64, &Row<'_>) -> bool,
 ) -> Result<(), sqlx::Error> {
     let mut conn = pool.acquire().await?;
     let from: i64 = sqlx::query_scalar("SELECT from_seq FROM admission_kept WHERE id = 1")
@@ -217,7 +313,13 @@ async fn each_kept(
             if seq < from {
                 break;
             }
-            if !each(seq, row, &block.m) {
+            let row = row.resolve(&block.m).map_err(|column| {
+                sqlx::Error::Decode(
+                    format!("admission log decision {seq}: its {column} is not in its block")
+                        .into(),
+                )
+            })?;
+            if !each(seq, &row) {
                 return Ok(());
             }
         }
@@ -234,49 +336,39 @@ pub async fn list(
 ) -> Result<(Vec<Entry>, i64), sqlx::Error> {
     let mut page = Vec::new();
     let mut total: i64 = 0;
-    let mut bad = None;
-    each_kept(pool, |seq, r, texts| {
+    each_kept(pool, |seq, r| {
         if !filter.matches(r) {
             return true;
         }
         if total >= offset && total - offset < limit {
-            let Some(message) = texts.get(r.message) else {
-                bad = Some(seq);
-                return false;
-            };
             page.push(Entry {
                 id: seq,
                 at: r.at,
-                uid: r.uid.to_string(),
-                operation: r.operation.to_string(),
-                kind: r.kind.to_string(),
-                namespace: r.namespace.to_string(),
-                name: r.name.to_string(),
-                user: r.user.to_string(),
-                verdict: r.verdict.to_string(),
-                mode: r.mode.to_string(),
-                profile: r.profile.to_string(),
-                message: message.to_string(),
-                dry_run: r.dry_run != 0,
+                uid: r.uid.to_owned(),
+                operation: r.operation.to_owned(),
+                kind: r.kind.to_owned(),
+                namespace: r.namespace.to_owned(),
+                name: r.name.to_owned(),
+                user: r.user.to_owned(),
+                verdict: r.verdict.to_owned(),
+                mode: r.mode.to_owned(),
+                profile: r.profile.to_owned(),
+                message: r.message.to_owned(),
+                dry_run: r.dry_run,
             });
         }
         total += 1;
         true
     })
     .await?;
-    if let Some(seq) = bad {
-        return Err(sqlx::Error::Decode(
-            format!("admission log decision {seq}: its message is not in its block").into(),
-        ));
-    }
     Ok((page, total))
 }
 
 /// Namespaces that appear in the log, for the filter.
 pub async fn namespaces(pool: &SqlitePool) -> Result<Vec<String>, sqlx::Error> {
     let mut seen = BTreeSet::new();
-    each_kept(pool, |_, r, _| {
-        if !r.namespace.is_empty() && !seen.contains(r.namespace.as_ref()) {
+    each_kept(pool, |_, r| {
+        if !r.namespace.is_empty() && !seen.contains(r.namespace) {
             seen.insert(r.namespace.to_string());
         }
         true

@@ -2,7 +2,7 @@
 //! primitives the alert engine ([`crate::alerts::sync`]) writes with inside
 //! its one transaction. Which findings exist is decided by the policy core.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::{Value, json};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
@@ -348,6 +348,35 @@ pub async fn live_of(
         .into_iter()
         .map(|(id, fp, message)| (fp, Live { id, message }))
         .collect())
+}
+
+/// [`refresh_live`] for many alerts in one statement (one hand-off to
+/// SQLite's thread, atomic on its own): `alerts` are (fingerprint, message)
+/// pairs. Returns the fingerprints that had a live alert.
+pub async fn refresh_all_live(
+    pool: &SqlitePool,
+    alerts: &[(String, &str)],
+    now: i64,
+) -> Result<HashSet<String>, sqlx::Error> {
+    let mut refreshed = HashSet::new();
+    // SQLite binds at most 32,766 parameters to a statement.
+    for chunk in alerts.chunks(500) {
+        let mut q = QueryBuilder::<Sqlite>::new("WITH v (fingerprint, message) AS (");
+        q.push_values(chunk, |mut row, (fingerprint, message)| {
+            row.push_bind(fingerprint).push_bind(*message);
+        });
+        // `state <> 'resolved'` as in the partial unique index, which SQLite
+        // then uses.
+        q.push(") UPDATE alerts SET last_seen = ")
+            .push_bind(now)
+            .push(
+                ", message = v.message FROM v
+                 WHERE alerts.fingerprint = v.fingerprint AND alerts.state <> 'resolved'
+                 RETURNING alerts.fingerprint",
+            );
+        refreshed.extend(q.build_query_scalar::<String>().fetch_all(pool).await?);
+    }
+    Ok(refreshed)
 }
 
 /// Refreshes the live (open or acknowledged) alert with `fingerprint`, if

@@ -1470,6 +1470,38 @@ async fn rejections_become_alerts_once() {
         alerts.iter().all(|a| a.last_seen == decision.at + 1),
         "each live alert is refreshed: {alerts:?}"
     );
+
+    // One alert resolved meanwhile: the next rejection opens it anew and
+    // refreshes the others, their messages too.
+    sqlx::query("UPDATE alerts SET state = 'resolved' WHERE id = ?")
+        .bind(alerts[0].id)
+        .execute(pool)
+        .await
+        .expect("resolve one");
+    let mut reworded = findings.clone();
+    for f in &mut reworded {
+        f.message = format!("{} (again)", f.message);
+    }
+    let third = portcullis::alerts::raise_admission(
+        pool,
+        CLUSTER,
+        "payments",
+        &Default::default(),
+        &reworded,
+        decision.at + 2,
+    )
+    .await
+    .expect("raise a third time");
+    assert_eq!(third, 1, "the resolved one is opened anew");
+    let (alerts, total) = open().await;
+    let live: Vec<_> = alerts.iter().filter(|a| a.state != "resolved").collect();
+    assert_eq!(live.len(), findings.len(), "{alerts:?}");
+    assert_eq!(total as usize, findings.len() + 1);
+    assert!(
+        live.iter()
+            .all(|a| a.last_seen == decision.at + 2 && a.message.ends_with(" (again)")),
+        "{live:?}"
+    );
 }
 
 /// Under load one rejection arrives many times within a batch of the log

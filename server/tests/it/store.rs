@@ -202,20 +202,30 @@ fn decision(name: &str, message: &str) -> portcullis::admission::Decision {
     d
 }
 
-/// The message texts of every block, sorted.
-async fn texts(pool: &SqlitePool) -> Vec<String> {
-    sqlx::query_scalar(
-        "SELECT t.value FROM admission_blocks b, json_each(b.decisions, '$.m') t ORDER BY t.value",
+/// How many blocks store `text` (each stores a text at most once: checked).
+async fn blocks_with(pool: &SqlitePool, text: &str) -> i64 {
+    let repeated: Vec<i64> = sqlx::query_scalar(
+        "SELECT b.id FROM admission_blocks b, json_each(b.decisions, '$.m') t
+         GROUP BY b.id, t.value HAVING COUNT(*) > 1",
     )
     .fetch_all(pool)
+    .await
+    .expect("texts");
+    assert_eq!(repeated, Vec::<i64>::new(), "blocks storing a text twice");
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM admission_blocks b, json_each(b.decisions, '$.m') t
+         WHERE t.value = ?",
+    )
+    .bind(text)
+    .fetch_one(pool)
     .await
     .expect("texts")
 }
 
-/// The admission log stores a batch as one block, each message text once in
-/// it however many decisions share it, and keeps exactly the newest
-/// decisions: a block wholly older goes, one partly older stays, its older
-/// decisions no longer listed or counted.
+/// The admission log stores a batch as one block, each text once in it
+/// however many decisions share it, and keeps exactly the newest decisions:
+/// a block wholly older goes, one partly older stays, its older decisions no
+/// longer listed or counted.
 #[sqlx::test(migrations = "../migrations")]
 async fn the_admission_log_keeps_the_newest_decisions_in_blocks(pool: SqlitePool) {
     use portcullis::store::admission;
@@ -230,10 +240,12 @@ async fn the_admission_log_keeps_the_newest_decisions_in_blocks(pool: SqlitePool
     admission::insert(&pool, &batch[..5], 10_000)
         .await
         .expect("insert");
-    assert_eq!(
-        texts(&pool).await,
-        vec!["denied: hostPath".into(), warning.clone(), warning.clone()]
-    );
+    assert_eq!(blocks_with(&pool, &warning).await, 2);
+    assert_eq!(blocks_with(&pool, "denied: hostPath").await, 1);
+    assert_eq!(blocks_with(&pool, "shop").await, 2);
+    assert_eq!(blocks_with(&pool, "web-7").await, 1);
+    // The uid, unique to a request, is not a shared text.
+    assert_eq!(blocks_with(&pool, "uid-web-7").await, 0);
     let (rows, total) = admission::list(&pool, &Default::default(), 400, 0)
         .await
         .expect("list");
@@ -257,10 +269,9 @@ async fn the_admission_log_keeps_the_newest_decisions_in_blocks(pool: SqlitePool
     admission::insert(&pool, &[decision("api", "allowed")], 3)
         .await
         .expect("insert");
-    assert_eq!(
-        texts(&pool).await,
-        vec!["allowed".to_owned(), warning.clone()]
-    );
+    assert_eq!(blocks_with(&pool, &warning).await, 1);
+    assert_eq!(blocks_with(&pool, "web-7").await, 0);
+    assert_eq!(blocks_with(&pool, "allowed").await, 1);
     admission::insert(&pool, &[decision("api", "allowed")], 3)
         .await
         .expect("insert");
@@ -320,6 +331,22 @@ async fn an_unreadable_admission_block_is_named(pool: SqlitePool) {
         .await
         .expect_err("a broken block");
     assert!(e.to_string().contains("admission log block 2"), "{e}");
+    // A text index past the block's texts names the decision and column.
+    sqlx::query(
+        r#"UPDATE admission_blocks SET decisions =
+           '{"m":["x"],"d":[[1,"u",0,7,0,0,0,0,0,0,0,0]]}' WHERE id = 2"#,
+    )
+    .execute(&pool)
+    .await
+    .expect("a block with a bad index");
+    let e = admission::list(&pool, &Default::default(), 10, 0)
+        .await
+        .expect_err("a bad index");
+    assert!(
+        e.to_string()
+            .contains("admission log decision 2: its kind is not in its block"),
+        "{e}"
+    );
 }
 
 /// Every column of a decision comes back from the log as written, whatever
