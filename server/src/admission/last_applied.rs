@@ -17,7 +17,8 @@
 //! when every marker was one of those is the marked body's reading used
 //! (`Webhook::decide`): a marker anywhere else (the same key in a template's
 //! annotations, or in labels) and the original body is read instead. The
-//! marker is never used on a body that already contains `\u0000`.
+//! marker is never used on a body that already contains `\u0000` outside
+//! the values replaced (inside them it is replaced with the rest).
 
 use std::sync::LazyLock;
 
@@ -45,35 +46,44 @@ static MARKER_FINDER: LazyLock<memmem::Finder<'static>> =
     LazyLock::new(|| memmem::Finder::new(MARKER));
 
 /// `body` with the value of every last-applied configuration replaced by
-/// the marker, and how many were; `None` when there is none, or when any
-/// cannot be replaced exactly (then the body is read as it is).
+/// the marker, and how many were; `None` when there is none, when any
+/// cannot be replaced exactly, or when the marker is already in what is kept
+/// (then the body is read as it is). The body is searched once: the parts
+/// kept for the key and the marker, each value for its end only.
 pub fn mark(body: &[u8]) -> Option<(Vec<u8>, usize)> {
-    let mut hits = KEY_FINDER.find_iter(body).peekable();
-    hits.peek()?;
-    if MARKER_FINDER.find(body).is_some() {
-        return None;
-    }
+    let mut at = KEY_FINDER.find(body)?;
     let mut out = Vec::with_capacity(body.len());
     let mut from = 0;
     let mut n = 0;
-    for at in hits {
-        if at < from {
-            // Inside a value already replaced (cannot be: its quotes would
-            // be escaped there).
-            continue;
-        }
+    loop {
         // A key starts an object's member: after `{` or `,`.
         if at == 0 || !matches!(body[at - 1], b'{' | b',') {
             return None;
         }
         let value = at + KEY.len();
         let end = value + string_end(&body[value..])?;
-        out.extend_from_slice(&body[from..value]);
+        // The marker must be only where it is put: the parts kept are
+        // searched for it (a replaced value may hold it: it is gone).
+        let kept = &body[from..value];
+        if MARKER_FINDER.find(kept).is_some() {
+            return None;
+        }
+        out.extend_from_slice(kept);
         out.extend_from_slice(MARKER);
         from = end;
         n += 1;
+        // The next key is searched for after the value (inside it, its
+        // quotes are escaped: it cannot be there).
+        match KEY_FINDER.find(&body[end..]) {
+            Some(next) => at = end + next,
+            None => break,
+        }
     }
-    out.extend_from_slice(&body[from..]);
+    let rest = &body[from..];
+    if MARKER_FINDER.find(rest).is_some() {
+        return None;
+    }
+    out.extend_from_slice(rest);
     Some((out, n))
 }
 
@@ -127,7 +137,8 @@ fn gather(high: u64) -> u64 {
     ((high >> 7) & ONES).wrapping_mul(0x0102_0408_1020_4080) >> 56
 }
 
-/// The characters that may follow a backslash.
+/// The characters that may follow a backslash (`"` and `\\` first, `u` last:
+/// `classify` relies on the order).
 const ESCAPABLE: &[u8; 9] = b"\"\\/bfnrtu";
 
 /// What [`string_end`] needs to know of a block's bytes, a bit per byte.
@@ -149,7 +160,7 @@ struct Classes {
 fn classify(block: &[u8; 64]) -> Classes {
     use std::arch::x86_64::{
         __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
-        _mm_set1_epi8, _mm_setzero_si128,
+        _mm_set1_epi8,
     };
     // SAFETY: SSE2 is part of x86-64 (every target of this architecture
     // enables it), which is all these intrinsics need; each load reads the
@@ -160,16 +171,20 @@ fn classify(block: &[u8; 64]) -> Classes {
         let mut out = Classes::default();
         for i in 0..4 {
             let x = _mm_loadu_si128(block.as_ptr().add(16 * i).cast::<__m128i>());
-            out.backslash |= bits(_mm_cmpeq_epi8(x, splat(b'\\')), i);
-            out.quote |= bits(_mm_cmpeq_epi8(x, splat(b'"')), i);
+            let backslash = _mm_cmpeq_epi8(x, splat(b'\\'));
+            let quote = _mm_cmpeq_epi8(x, splat(b'"'));
+            let u = _mm_cmpeq_epi8(x, splat(b'u'));
+            out.backslash |= bits(backslash, i);
+            out.quote |= bits(quote, i);
+            out.u |= bits(u, i);
             // Unsigned: min(b, 0x1f) == b exactly when b < 0x20.
             out.control |= bits(_mm_cmpeq_epi8(_mm_min_epu8(x, splat(0x1f)), x), i);
-            let mut escapable = _mm_setzero_si128();
-            for &c in ESCAPABLE {
+            // ESCAPABLE: the three above and the six between.
+            let mut escapable = _mm_or_si128(_mm_or_si128(backslash, quote), u);
+            for &c in &ESCAPABLE[2..8] {
                 escapable = _mm_or_si128(escapable, _mm_cmpeq_epi8(x, splat(c)));
             }
             out.escapable |= bits(escapable, i);
-            out.u |= bits(_mm_cmpeq_epi8(x, splat(b'u')), i);
         }
         out
     }
@@ -204,14 +219,26 @@ fn classify_swar(block: &[u8; 64]) -> Classes {
 /// its opening quote), when serde_json would accept the string: no control
 /// character, every escape one of `\" \\ \/ \b \f \n \r \t \uXXXX`.
 fn string_end(s: &[u8]) -> Option<usize> {
+    scan(s, classify)
+}
+
+/// [`string_end`]'s loop, a block of 64 bytes at a time, classified by
+/// `classify`.
+#[inline(always)]
+fn scan(s: &[u8], classify: impl Fn(&[u8; 64]) -> Classes) -> Option<usize> {
     let mut carry = 0u64;
     let mut base = 0;
     while base < s.len() {
-        // The last block padded with spaces (nothing a string ends on).
-        let mut block = [b' '; 64];
-        let take = (s.len() - base).min(64);
-        block[..take].copy_from_slice(&s[base..base + take]);
-        let c = classify(&block);
+        let c = match s[base..].first_chunk::<64>() {
+            Some(block) => classify(block),
+            None => {
+                // The last block padded with spaces (nothing a string ends
+                // on).
+                let mut block = [b' '; 64];
+                block[..s.len() - base].copy_from_slice(&s[base..]);
+                classify(&block)
+            }
+        };
         let esc = escaped(c.backslash, &mut carry);
         let closing = c.quote & !esc;
         // Up to the closing quote, or the whole block.
