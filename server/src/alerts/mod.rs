@@ -403,9 +403,9 @@ pub async fn raise_admission(
         .iter()
         .map(|f| (f.fingerprint(cluster), f))
         .collect();
-    let pairs: Vec<(String, &str)> = keyed
+    let pairs: Vec<(&str, &str)> = keyed
         .iter()
-        .map(|(fp, f)| (fp.clone(), f.message.as_str()))
+        .map(|(fp, f)| (fp.as_str(), f.message.as_str()))
         .collect();
     let live = store::alerts::refresh_all_live(pool, &pairs, now).await?;
     if keyed.iter().all(|(fp, _)| live.contains(fp)) {

@@ -162,13 +162,10 @@ impl<'a> RowIn<'a> {
 fn encode(decisions: &[Decision]) -> Result<String, serde_json::Error> {
     let mut index: HashMap<&str, usize> = HashMap::new();
     let mut m: Vec<&str> = Vec::new();
-    // A column usually repeats the decision before's text: compared first,
-    // before the text is hashed.
-    let mut last: [(&str, usize); 9] = [("", usize::MAX); 9];
     let d = decisions
         .iter()
         .map(|d| {
-            let texts = [
+            let at = [
                 d.operation.as_str(),
                 d.kind.as_str(),
                 d.namespace.as_str(),
@@ -178,20 +175,13 @@ fn encode(decisions: &[Decision]) -> Result<String, serde_json::Error> {
                 d.mode.map(|m| m.as_str()).unwrap_or(""),
                 d.profile.as_str(),
                 d.message.as_str(),
-            ];
-            let mut at = [0usize; 9];
-            for (i, t) in texts.into_iter().enumerate() {
-                let (prev, prev_at) = last[i];
-                at[i] = if prev_at != usize::MAX && prev == t {
-                    prev_at
-                } else {
-                    *index.entry(t).or_insert_with(|| {
-                        m.push(t);
-                        m.len() - 1
-                    })
-                };
-                last[i] = (t, at[i]);
-            }
+            ]
+            .map(|t| {
+                *index.entry(t).or_insert_with(|| {
+                    m.push(t);
+                    m.len() - 1
+                })
+            });
             (
                 d.at,
                 d.uid.as_str(),

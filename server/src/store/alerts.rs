@@ -355,7 +355,7 @@ pub async fn live_of(
 /// pairs. Returns the fingerprints that had a live alert.
 pub async fn refresh_all_live(
     pool: &SqlitePool,
-    alerts: &[(String, &str)],
+    alerts: &[(&str, &str)],
     now: i64,
 ) -> Result<HashSet<String>, sqlx::Error> {
     let mut refreshed = HashSet::new();
@@ -363,7 +363,7 @@ pub async fn refresh_all_live(
     for chunk in alerts.chunks(500) {
         let mut q = QueryBuilder::<Sqlite>::new("WITH v (fingerprint, message) AS (");
         q.push_values(chunk, |mut row, (fingerprint, message)| {
-            row.push_bind(fingerprint).push_bind(*message);
+            row.push_bind(*fingerprint).push_bind(*message);
         });
         // `state <> 'resolved'` as in the partial unique index, which SQLite
         // then uses.
